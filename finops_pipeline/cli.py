@@ -1,0 +1,110 @@
+"""`finops`: the command line. `finops demo` generates the demo organisation and runs the daily job on it."""
+
+import argparse
+import os
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+from finops_pipeline.settings import finops_home, warehouse_url
+
+
+def _use_local_dagster_home() -> str:
+    """Runs are recorded in a persistent instance so `dagster dev` shows them afterwards."""
+    home = os.environ.setdefault("DAGSTER_HOME", str(finops_home() / "dagster"))
+    os.makedirs(home, exist_ok=True)
+    return home
+
+
+def run_daily_job(first_day: date, last_day: date):
+    """Materialise every asset for [first_day, last_day] in one Dagster run of the daily job."""
+    import dagster as dg
+
+    from finops_pipeline.definitions import build_definitions
+    from finops_pipeline.defs.schedules import partition_range_tags
+
+    job = build_definitions().resolve_job_def("daily_refresh")
+    quiet_logs = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        tags=partition_range_tags(first_day, last_day),
+        run_config=quiet_logs,
+        raise_on_error=False,
+    )
+
+
+def summary(result, first_day: date, last_day: date) -> str:
+    from finops_pipeline.warehouse import Warehouse
+
+    lines = [f"\nfinops: run {result.run_id} {'succeeded' if result.success else 'FAILED'} ({first_day} … {last_day})"]
+    with Warehouse.from_url(warehouse_url()) as wh:
+        if wh.table_exists("core.focus_costs"):
+            by_month = wh.read_frame(
+                'SELECT "ProviderName" AS provider, CAST("BillingPeriodStart" AS DATE) AS billing_period, '
+                'COUNT(*) AS rows, SUM("BilledCost") AS billed_cost, SUM("EffectiveCost") AS effective_cost '
+                'FROM core.focus_costs WHERE "x_ChargeDay" BETWEEN :a AND :b GROUP BY 1, 2 ORDER BY 1, 2',
+                {"a": first_day, "b": last_day},
+            )
+            lines.append("\ncore.focus_costs by provider and billing period:")
+            for row in by_month.iter_rows(named=True):
+                lines.append(
+                    f"  {row['provider']:<8} {row['billing_period']:%Y-%m}  {row['rows']:>8} rows  "
+                    f"billed {row['billed_cost']:>14,.2f}  effective {row['effective_cost']:>14,.2f}"
+                )
+        if wh.table_exists("core.quarantine"):
+            quarantined = wh.read_frame(
+                'SELECT COUNT(*) AS n, SUM("x_SourceCost") AS cost FROM core.quarantine '
+                'WHERE "x_ChargeDay" BETWEEN :a AND :b',
+                {"a": first_day, "b": last_day},
+            )
+            lines.append(f"core.quarantine: {quarantined['n'][0]} rows, cost {quarantined['cost'][0] or 0:,.2f}")
+        location = wh.describe()
+    checks = result.get_asset_check_evaluations()
+    passed = [c for c in checks if c.passed]
+    lines.append(f"\nchecks: {len(passed)} passed, {len(checks) - len(passed)} failed")
+    for check in checks:
+        lines.append(f"  {'ok  ' if check.passed else 'FAIL'} {check.asset_key.to_user_string()}:{check.check_name}")
+    lines += [
+        f"\nwarehouse: {location}",
+        f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} uv run dagster dev   (then http://localhost:3000)",
+    ]
+    return "\n".join(lines)
+
+
+def demo(days: int) -> int:
+    from finops_pipeline.demo import generate_demo
+
+    _use_local_dagster_home()
+    today = datetime.now(UTC).date()
+    exports = finops_home() / "demo"
+    print(f"finops: generating the demo organisation's billing exports (90 days to {today}) in {exports}")
+    generate_demo(exports, end_date=today, days=90)
+    first_day = today - timedelta(days=days - 1)
+    print(f"finops: materialising every asset for {first_day} … {today} in one Dagster run")
+    result = run_daily_job(first_day, today)
+    print(summary(result, first_day, today))
+    return 0 if result.success else 1
+
+
+def run(first_day: date, last_day: date) -> int:
+    _use_local_dagster_home()
+    result = run_daily_job(first_day, last_day)
+    print(summary(result, first_day, last_day))
+    return 0 if result.success else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="finops", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="generate demo exports and run the pipeline on them")
+    demo_parser.add_argument("--days", type=int, default=30, help="days to materialise, ending today (default 30)")
+    run_parser = commands.add_parser("run", help="run the daily job for a range of days on configured sources")
+    run_parser.add_argument("first_day", type=date.fromisoformat)
+    run_parser.add_argument("last_day", type=date.fromisoformat)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args.days)
+    return run(args.first_day, args.last_day)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The one Dagster entry point (`dagster dev`, workspace.yaml and the CLI all load `defs`)."""
+
+import dagster as dg
+
+from finops_pipeline.defs.aws import aws_billing
+from finops_pipeline.defs.core import focus_costs
+from finops_pipeline.defs.resources import resources
+from finops_pipeline.defs.schedules import daily_refresh_job, daily_refresh_schedule
+
+
+def build_definitions() -> dg.Definitions:
+    """Built in a function so tests (and the CLI) get resources that reflect the current environment."""
+    return dg.Definitions(
+        assets=[aws_billing, focus_costs],
+        jobs=[daily_refresh_job],
+        schedules=[daily_refresh_schedule],
+        resources=resources(),
+    )
+
+
+defs = build_definitions()

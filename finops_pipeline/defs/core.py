@@ -1,0 +1,132 @@
+"""`focus_costs` and `quarantine`: every source's FOCUS rows, conformed, with the blocking money checks."""
+
+import dagster as dg
+import polars as pl
+
+from finops_pipeline.defs.aws import STAGING_TABLE as AWS_STAGING_TABLE
+from finops_pipeline.defs.partitions import daily_partitions, single_run
+from finops_pipeline.defs.resources import WarehouseResource
+from finops_pipeline.defs.run_window import days_in_run, money_text
+from finops_pipeline.focus import FOCUS_TABLE_SCHEMA, REASON, conform_to_focus
+from finops_pipeline.quality import focus_checks
+from finops_pipeline.quality.quarantine import QUARANTINE_SCHEMA, to_quarantine
+
+# Source asset → the staging table it writes. New sources add a line here.
+STAGING_TABLES = {"aws_billing": AWS_STAGING_TABLE}
+
+CHECKS = {
+    "reconciles_to_source": (
+        focus_checks.reconciliation,
+        "Σ source cost = Σ BilledCost + Σ quarantined cost, per source, billing period and day, to the cent.",
+    ),
+    "allowed_values": (focus_checks.allowed_values, "Enumerated FOCUS columns hold only allowed values."),
+    "mandatory_columns_not_null": (
+        focus_checks.mandatory_not_null,
+        "Mandatory non-nullable FOCUS columns are never null.",
+    ),
+    "charge_period_start_before_end": (
+        focus_checks.charge_period_order,
+        "ChargePeriodStart < ChargePeriodEnd.",
+    ),
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "focus_costs",
+            deps=list(STAGING_TABLES),
+            group_name="core",
+            kinds={"polars"},
+            description="core.focus_costs: FOCUS 1.2 cost and usage rows of every source, one day partition "
+            "per x_SourceName and x_ChargeDay.",
+        ),
+        dg.AssetSpec(
+            "quarantine",
+            deps=list(STAGING_TABLES),
+            group_name="core",
+            description="core.quarantine: rows that could not be normalised, with the reason and their cost.",
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="focus_costs", blocking=True, description=description)
+        for name, (_, description) in CHECKS.items()
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+)
+def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    days = days_in_run(context)
+    in_range = '"x_ChargeDay" BETWEEN :first_day AND :last_day'
+    params = {"first_day": min(days), "last_day": max(days)}
+    with warehouse.open() as wh:
+        staged = pl.concat(
+            [pl.DataFrame(schema={**FOCUS_TABLE_SCHEMA, REASON: pl.String})]
+            + [
+                wh.read_frame(f"SELECT * FROM {table} WHERE {in_range}", params)
+                for table in STAGING_TABLES.values()
+                if wh.table_exists(table)
+            ],
+            how="diagonal_relaxed",
+        )
+        conformed = conform_to_focus(staged.filter(pl.col(REASON).is_null()).drop(REASON))
+        quarantined = pl.concat(
+            [
+                pl.DataFrame(schema=QUARANTINE_SCHEMA),
+                to_quarantine(staged.filter(pl.col(REASON).is_not_null()), stage="normalise"),
+                to_quarantine(conformed.rejected, stage="conform"),
+            ]
+        )
+        sources = sorted(set(staged["x_SourceName"].unique().drop_nulls()) | {"aws"})
+        partition = {"x_SourceName": sources, "x_ChargeDay": days}
+        wh.replace_rows(focus_checks.FOCUS_TABLE, conformed.valid, match=partition)
+        wh.replace_rows(focus_checks.QUARANTINE_TABLE, quarantined, match=partition)
+        if conformed.dropped_columns:
+            context.log.warning(
+                f"columns outside FOCUS and not x_-prefixed were dropped: {conformed.dropped_columns}"
+            )
+
+        valid = conformed.valid
+        yield dg.MaterializeResult(
+            asset_key="focus_costs",
+            metadata={
+                "rows": dg.MetadataValue.int(valid.height),
+                "BilledCost": dg.MetadataValue.text(money_text(valid["BilledCost"].sum())),
+                "EffectiveCost": dg.MetadataValue.text(money_text(valid["EffectiveCost"].sum())),
+                "days": dg.MetadataValue.text(f"{min(days)} … {max(days)}"),
+                "sources": dg.MetadataValue.text(", ".join(sources)),
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key="quarantine",
+            metadata={
+                "rows": dg.MetadataValue.int(quarantined.height),
+                "quarantined_cost": dg.MetadataValue.text(money_text(quarantined["x_SourceCost"].sum())),
+                "reasons": dg.MetadataValue.json(
+                    quarantined.group_by("x_QuarantineReason")
+                    .len()
+                    .sort("len", descending=True)
+                    .head(10)
+                    .to_dicts()
+                ),
+            },
+        )
+        for name, (check, _) in CHECKS.items():
+            passed, details = check(wh, days)
+            yield dg.AssetCheckResult(
+                asset_key="focus_costs",
+                check_name=name,
+                passed=passed,
+                metadata={key: dg.MetadataValue.json(_jsonable(value)) for key, value in details.items()},
+            )
+
+
+def _jsonable(value):
+    """Decimals and dates as text so metadata stays exact and serialisable."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,16 @@
+"""The days a run covers: one partition, or a range when a backfill runs as a single run."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+
+def days_in_run(context: dg.AssetExecutionContext) -> list[date]:
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()  # end is exclusive
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def money_text(value) -> str:
+    """Decimal money for metadata, exact (metadata floats would round)."""
+    return "0.00" if value is None else f"{value:.2f}"

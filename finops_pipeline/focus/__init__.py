@@ -1,0 +1,25 @@
+"""FOCUS 1.2: the schema every source is normalised to, and the function that enforces it."""
+
+from finops_pipeline.focus.conform import REASON, ConformResult, conform_to_focus
+from finops_pipeline.focus.schema import (
+    EXTENSION_COLUMNS,
+    FOCUS_COLUMNS,
+    FOCUS_SCHEMA,
+    FOCUS_TABLE_SCHEMA,
+    MONEY,
+    MONEY_COLUMNS,
+    TIMESTAMP,
+)
+
+__all__ = [
+    "EXTENSION_COLUMNS",
+    "FOCUS_COLUMNS",
+    "FOCUS_SCHEMA",
+    "FOCUS_TABLE_SCHEMA",
+    "MONEY",
+    "MONEY_COLUMNS",
+    "REASON",
+    "TIMESTAMP",
+    "ConformResult",
+    "conform_to_focus",
+]
