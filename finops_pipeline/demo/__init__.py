@@ -1,0 +1,52 @@
+"""A deterministic demo: the native billing exports of a fictional company (Larkspur Commerce).
+
+`generate_demo(out_dir, end_date)` writes what the providers would have delivered for the `days` days
+ending on `end_date` (inclusive), laid out as in their buckets, so the pipeline can run end to end with
+no cloud account. Same arguments, byte-identical files; the seed only moves the day-to-day noise and the
+assembly ids, never the organisation itself (accounts, resource ids, tags, commitments).
+
+Providers: AWS legacy CUR under `out_dir/aws` (see `aws.py`). Azure, GCP and Kubernetes renderers plug
+in next to it, reading the same `organisation.ORGANISATION`.
+"""
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+from finops_pipeline.demo import aws
+from finops_pipeline.demo.exports import BillingPeriod, DemoExports, ProviderExport, Window
+from finops_pipeline.demo.organisation import ORGANISATION, Organisation, build_organisation
+
+__all__ = [
+    "ORGANISATION",
+    "BillingPeriod",
+    "DemoExports",
+    "Organisation",
+    "ProviderExport",
+    "Window",
+    "build_organisation",
+    "generate_demo",
+]
+
+
+def generate_demo(out_dir: Path, end_date: date, days: int = 90, seed: int = 7) -> DemoExports:
+    """Write the demo exports for the `days` days ending on `end_date` (inclusive) under `out_dir`.
+
+    Re-running replaces the previous demo report (only the report's own folder is removed, so stale
+    assemblies from another seed cannot linger), and leaves everything else in `out_dir` alone.
+    """
+    window = Window.ending(end_date, days)
+    organisation = build_organisation()
+    out_dir = Path(out_dir)
+
+    aws_root = out_dir / "aws"
+    shutil.rmtree(aws_root / aws.PREFIX / aws.REPORT_NAME, ignore_errors=True)
+    aws_export = aws.write_cur(organisation, window, aws_root, seed)
+
+    return DemoExports(
+        out_dir=out_dir,
+        first_day=window.first_day,
+        last_day=window.last_day,
+        seed=seed,
+        providers={"aws": aws_export},
+    )
