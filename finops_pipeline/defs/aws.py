@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from finops_pipeline.connectors import BillingFileStore
 from finops_pipeline.defs.partitions import daily_partitions, single_run
 from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.run_window import days_in_run, money_text
@@ -41,7 +42,9 @@ SOURCE_TOTALS_SCHEMA = {
     f"Tables: {STAGING_TABLE}, {SOURCE_TOTALS_TABLE}.",
 )
 def aws_billing(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, aws_cur_store
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    aws_cur_store: dg.ResourceParam[BillingFileStore],  # LocalDirectoryStore or S3Store
 ) -> dg.MaterializeResult:
     days = days_in_run(context)
     prefix = os.environ.get("FINOPS_AWS_CUR_PREFIX", "cur/finops-demo")

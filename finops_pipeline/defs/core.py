@@ -117,8 +117,16 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
                 asset_key="focus_costs",
                 check_name=name,
                 passed=passed,
-                metadata={key: dg.MetadataValue.json(_jsonable(value)) for key, value in details.items()},
+                metadata={key: _metadata_value(value) for key, value in details.items()},
             )
+
+
+def _metadata_value(value) -> dg.MetadataValue:
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    if isinstance(value, dict | list):
+        return dg.MetadataValue.json(_jsonable(value))
+    return dg.MetadataValue.text(str(value))
 
 
 def _jsonable(value):

@@ -1,0 +1,61 @@
+"""The same pipeline on the real Postgres warehouse, on a Dagster instance loaded from the production
+dagster.yaml: runs and events must land in Postgres (dagster-postgres), not in SQLite."""
+
+import shutil
+
+import dagster as dg
+import sqlalchemy as sa
+
+from finops_pipeline.demo import generate_demo
+from finops_pipeline.warehouse import Warehouse
+from finops_pipeline_tests.defs.pipeline_run import DEMO_END, FIRST_DAY, expected_unblended_by_day, run, use_home
+from finops_pipeline_tests.paths import REPO_ROOT
+
+PIPELINE_TABLES = ("raw.aws_billing", "ops.source_totals", "core.focus_costs", "core.quarantine")
+
+
+def _use_production_dagster_yaml(monkeypatch, dagster_home, postgres_url: str) -> None:
+    shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    url = sa.make_url(postgres_url)
+    monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
+    monkeypatch.setenv("DAGSTER_PG_DB", url.database)
+    monkeypatch.setenv("DAGSTER_PG_USER", url.username or "postgres")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "trust-auth-ignores-this")
+
+
+def test_pipeline_on_postgres_with_the_production_instance(tmp_path, monkeypatch, postgres_url):
+    use_home(monkeypatch, tmp_path, warehouse_url=postgres_url)
+    _use_production_dagster_yaml(monkeypatch, tmp_path / "dagster", postgres_url)
+    with Warehouse.from_url(postgres_url) as wh:
+        wh.ensure_schemas()
+        for table in PIPELINE_TABLES:
+            wh.execute(f"DROP TABLE IF EXISTS {table}")
+    generate_demo(tmp_path / "demo", end_date=DEMO_END, days=90, seed=7)
+
+    result = run()
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    expected = expected_unblended_by_day(tmp_path / "demo" / "aws", FIRST_DAY, DEMO_END)
+    with Warehouse.from_url(postgres_url) as wh:
+        totals = wh.read_frame(
+            'SELECT "x_ChargeDay" AS day, SUM("BilledCost") AS billed FROM core.focus_costs GROUP BY 1 ORDER BY 1'
+        )
+    assert dict(zip(totals["day"], totals["billed"], strict=True)) == expected
+
+    instance = dg.DagsterInstance.get()
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        runs = connection.execute(sa.text("SELECT COUNT(*) FROM runs WHERE run_id = :r"), {"r": result.run_id})
+        events = connection.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM event_logs WHERE run_id = :r AND dagster_event_type = 'ASSET_MATERIALIZATION'"
+            ),
+            {"r": result.run_id},
+        )
+        assert runs.scalar() == 1
+        # one materialisation per day partition of each asset: aws_billing, focus_costs, quarantine
+        assert events.scalar() == 3 * 30
+    engine.dispose()
