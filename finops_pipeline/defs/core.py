@@ -82,9 +82,7 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         wh.replace_rows(focus_checks.FOCUS_TABLE, conformed.valid, match=partition)
         wh.replace_rows(focus_checks.QUARANTINE_TABLE, quarantined, match=partition)
         if conformed.dropped_columns:
-            context.log.warning(
-                f"columns outside FOCUS and not x_-prefixed were dropped: {conformed.dropped_columns}"
-            )
+            context.log.warning(f"columns outside FOCUS and not x_-prefixed were dropped: {conformed.dropped_columns}")
 
         valid = conformed.valid
         yield dg.MaterializeResult(
@@ -103,11 +101,7 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
                 "rows": dg.MetadataValue.int(quarantined.height),
                 "quarantined_cost": dg.MetadataValue.text(money_text(quarantined["x_SourceCost"].sum())),
                 "reasons": dg.MetadataValue.json(
-                    quarantined.group_by("x_QuarantineReason")
-                    .len()
-                    .sort("len", descending=True)
-                    .head(10)
-                    .to_dicts()
+                    quarantined.group_by("x_QuarantineReason").len().sort("len", descending=True).head(10).to_dicts()
                 ),
             },
         )

@@ -32,9 +32,7 @@ def aws_cur_store() -> dg.ConfigurableResource:
             region_name=os.environ.get("AWS_REGION"),
             endpoint_url=os.environ.get("FINOPS_AWS_S3_ENDPOINT_URL"),
         )
-    return LocalDirectoryStore(
-        root=os.environ.get("FINOPS_AWS_CUR_DIR", os.path.join(demo_exports_dir(), "aws"))
-    )
+    return LocalDirectoryStore(root=os.environ.get("FINOPS_AWS_CUR_DIR", os.path.join(demo_exports_dir(), "aws")))
 
 
 def resources() -> dict[str, object]:

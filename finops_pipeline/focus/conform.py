@@ -38,20 +38,14 @@ def rule_violations(frame: pl.LazyFrame, *, cast_failures: dict[str, pl.Expr] | 
     """One text per row naming every broken rule ("; "-separated), null when the row is fine."""
     reasons: list[pl.Expr] = []
     for name, failed in (cast_failures or {}).items():
-        reasons.append(
-            pl.when(failed).then(pl.lit(f"{name}: value is not a valid {FOCUS_TABLE_SCHEMA[name]}"))
-        )
+        reasons.append(pl.when(failed).then(pl.lit(f"{name}: value is not a valid {FOCUS_TABLE_SCHEMA[name]}")))
     for column in FOCUS_COLUMNS:
         if column.required_non_null:
-            reasons.append(
-                pl.when(pl.col(column.name).is_null()).then(pl.lit(f"{column.name}: mandatory, is null"))
-            )
+            reasons.append(pl.when(pl.col(column.name).is_null()).then(pl.lit(f"{column.name}: mandatory, is null")))
         if column.allowed_values:
             bad = pl.col(column.name).is_not_null() & ~pl.col(column.name).is_in(column.allowed_values)
             reasons.append(
-                pl.when(bad).then(
-                    pl.format(f"{column.name}: '{{}}' is not an allowed value", pl.col(column.name))
-                )
+                pl.when(bad).then(pl.format(f"{column.name}: '{{}}' is not an allowed value", pl.col(column.name)))
             )
     reasons.append(
         pl.when(pl.col("ChargePeriodStart") >= pl.col("ChargePeriodEnd")).then(

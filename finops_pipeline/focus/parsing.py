@@ -24,8 +24,7 @@ def to_utc_timestamp(expr: pl.Expr) -> pl.Expr:
     """Text or datetime → Datetime(us, UTC). Naive values are taken as UTC; `Z`/offsets are honoured."""
     text = expr.cast(pl.String).str.strip_chars().str.replace(r"(?i)\s*UTC$", "").str.replace(r"Z$", "+00:00")
     attempts = [text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False) for fmt in _OFFSET_FORMATS] + [
-        text.str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone("UTC")
-        for fmt in _NAIVE_FORMATS
+        text.str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone("UTC") for fmt in _NAIVE_FORMATS
     ]
     return pl.coalesce(attempts).cast(TIMESTAMP)
 

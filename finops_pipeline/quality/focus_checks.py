@@ -49,9 +49,7 @@ def reconciliation(wh: Warehouse, days: list[date]) -> tuple[bool, dict]:
         source.join(focus, on=keys, how="full", coalesce=True, nulls_equal=True)
         .join(quarantined, on=keys, how="full", coalesce=True, nulls_equal=True)
         .with_columns(pl.col("source_cost", "focus_cost", "quarantined_cost").fill_null(0))
-        .with_columns(
-            (pl.col("source_cost") - pl.col("focus_cost") - pl.col("quarantined_cost")).alias("difference")
-        )
+        .with_columns((pl.col("source_cost") - pl.col("focus_cost") - pl.col("quarantined_cost")).alias("difference"))
     )
     mismatched = joined.filter(pl.col("difference").abs() >= CENT)
     return mismatched.is_empty(), {
@@ -64,9 +62,7 @@ def reconciliation(wh: Warehouse, days: list[date]) -> tuple[bool, dict]:
 
 
 def _count(wh: Warehouse, condition: str, days: list[date]) -> int:
-    frame = wh.read_frame(
-        f"SELECT COUNT(*) AS n FROM {FOCUS_TABLE} WHERE {_IN_RANGE} AND ({condition})", _range(days)
-    )
+    frame = wh.read_frame(f"SELECT COUNT(*) AS n FROM {FOCUS_TABLE} WHERE {_IN_RANGE} AND ({condition})", _range(days))
     return int(frame["n"][0])
 
 
