@@ -9,15 +9,23 @@ from finops_pipeline.settings import finops_home, warehouse_url
 
 
 def _use_local_dagster_home() -> str:
-    """Runs are recorded in a persistent instance so `dagster dev` shows them afterwards."""
+    """Runs are recorded in a persistent SQLite instance so `dagster dev` shows them afterwards."""
     home = os.environ.setdefault("DAGSTER_HOME", str(finops_home() / "dagster"))
     os.makedirs(home, exist_ok=True)
+    instance_yaml = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(instance_yaml):
+        with open(instance_yaml, "w") as f:
+            f.write("# Embedded default: SQLite storage in this folder.\ntelemetry:\n  enabled: false\n")
     return home
 
 
 def run_daily_job(first_day: date, last_day: date):
     """Materialise every asset for [first_day, last_day] in one Dagster run of the daily job."""
+    import warnings
+
     import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     from finops_pipeline.definitions import build_definitions
     from finops_pipeline.defs.schedules import partition_range_tags

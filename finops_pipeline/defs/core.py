@@ -79,6 +79,7 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         )
         sources = sorted(set(staged["x_SourceName"].unique().drop_nulls()) | {"aws"})
         partition = {"x_SourceName": sources, "x_ChargeDay": days}
+        context.log.info(f"{conformed.valid.height} rows conform to FOCUS 1.2, {quarantined.height} quarantined")
         wh.replace_rows(focus_checks.FOCUS_TABLE, conformed.valid, match=partition)
         wh.replace_rows(focus_checks.QUARANTINE_TABLE, quarantined, match=partition)
         if conformed.dropped_columns:
