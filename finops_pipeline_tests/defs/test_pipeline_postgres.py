@@ -56,6 +56,6 @@ def test_pipeline_on_postgres_with_the_production_instance(tmp_path, monkeypatch
             {"r": result.run_id},
         )
         assert runs.scalar() == 1
-        # one materialisation per day partition of each asset: aws_billing, focus_costs, quarantine
-        assert events.scalar() == 3 * 30
+        # one materialisation per day partition of each asset: aws_billing, focus_costs, quarantine, 3 marts
+        assert events.scalar() == 6 * 30
     engine.dispose()
