@@ -1,0 +1,447 @@
+"""Kubernetes usage from files: OpenCost's CSV export, flattened allocation parquet, OpenShift (Koku) pod reports.
+
+`scan_opencost_csv` reads any mix of these into one lazy frame with exactly `K8S_USAGE_SCHEMA`. The layout of
+each file is recognised from its header:
+
+* **OpenCost CSV export** (`EXPORT_CSV_FILE`; `pkg/costmodel/csv_export.go`): one row per container per UTC day,
+  `Date,Namespace,ControllerKind,ControllerName,Pod,Container,CPUCoreUsageAverage,…,TotalCost[,Labels]
+  [,Label_<name>…]`. It has no cluster, node, provider id or running minutes: `cluster` comes from the
+  caller, the others stay null (`minutes` too — the averages are over an unknown running time, so
+  core-hours cannot be recomputed from this export). `GPUs` is OpenCost's `gpuCount` (GPU-hours / hours).
+  Its cost columns include OpenCost's adjustments; the adjustment columns stay null. The export never
+  contains idle or shared rows.
+* **Flattened allocation JSON** (opencost-parquet-exporter and similar `json_normalize` outputs, CSV or
+  parquet): `name`, `window.start`, `properties.namespace`, `cpuCoreRequestAverage`, … with the exporter's
+  renames (`running_start_time`, `running_minutes`, `label.<k>`) understood.
+* **OpenShift cost-management pod usage** (Koku `*_pod_usage*.csv`): hourly rows per pod with core-seconds and
+  byte-seconds. Aggregated here to one row per pod per UTC day (no container level in that report):
+  `minutes` = Σ interval minutes, `*_average` = Σ seconds-quantity / (minutes × 60) (average over the time the
+  pod was reported, like OpenCost's averages over running time), `cpu_core_hours` / `ram_byte_hours` =
+  Σ max(usage, request) seconds-quantity / 3600 (OpenCost's allocation rule at hourly resolution),
+  `*_usage_max` null (an hourly average is not a peak). `provider_id` = the report's `resource_id`,
+  `x_SourceRowNumber` = the first hourly row of the pod-day.
+
+CSV files are read as text and every number and date is checked: a value that does not parse, or a missing
+required column, raises `SourceFileError` naming file, row and column. Parquet files are scanned lazily (typed
+by their writer; only their footer is read here).
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from finops_pipeline.focus.parsing import to_money, to_utc_timestamp
+from finops_pipeline.focus.schema import TIMESTAMP
+from finops_pipeline.sources.errors import SourceFileError
+from finops_pipeline.sources.kubernetes.schema import (
+    K8S_USAGE_SCHEMA,
+    OPENCOST_COST_FIELDS,
+    node_resource_id,
+)
+
+ROW = "x_SourceRowNumber"
+CSV_EXPORT, FLATTENED, KOKU_POD = "opencost-csv-export", "flattened-allocation", "koku-pod-usage"
+
+# Columns a file of each layout cannot do without (names as they appear in the file).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    CSV_EXPORT: (
+        "Date", "Namespace", "Pod", "Container",
+        "CPUCoreUsageAverage", "CPUCoreRequestAverage", "RAMBytesUsageAverage", "RAMBytesRequestAverage",
+    ),
+    FLATTENED: (
+        "name", "window.start", "window.end",
+        "cpuCoreRequestAverage", "cpuCoreUsageAverage", "ramByteRequestAverage", "ramByteUsageAverage",
+    ),
+    KOKU_POD: (
+        "interval_start", "interval_end", "namespace", "pod",
+        "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds",
+        "pod_usage_memory_byte_seconds", "pod_request_memory_byte_seconds",
+    ),
+}  # fmt: skip
+
+# k8s_usage column → candidate source columns (OpenCost CSV export header, flattened JSON name); first wins.
+_TEXT_SOURCES: dict[str, tuple[str, ...]] = {
+    "cluster": ("Cluster", "properties.cluster"),
+    "node": ("Node", "properties.node"),
+    "provider_id": ("ProviderID", "properties.providerID"),
+    "namespace": ("Namespace", "properties.namespace"),
+    "controller_kind": ("ControllerKind", "properties.controllerKind"),
+    "controller": ("ControllerName", "properties.controller"),
+    "pod": ("Pod", "properties.pod"),
+    "container": ("Container", "properties.container"),
+    "allocation_name": ("name",),
+}
+_TIMESTAMP_SOURCES: dict[str, tuple[str, ...]] = {
+    "window_start": ("window.start",),
+    "window_end": ("window.end",),
+    "running_start": ("running_start_time", "start"),
+    "running_end": ("running_end_time", "end"),
+}
+_QUANTITY_SOURCES: dict[str, tuple[str, ...]] = {
+    "minutes": ("running_minutes", "minutes"),
+    "cpu_core_request_average": ("CPUCoreRequestAverage", "cpuCoreRequestAverage"),
+    "cpu_core_usage_average": ("CPUCoreUsageAverage", "cpuCoreUsageAverage"),
+    "cpu_core_usage_max": ("rawAllocationOnly.cpuCoreUsageMax",),
+    "cpu_core_hours": ("cpuCoreHours",),
+    "ram_byte_request_average": ("RAMBytesRequestAverage", "ramByteRequestAverage"),
+    "ram_byte_usage_average": ("RAMBytesUsageAverage", "ramByteUsageAverage"),
+    "ram_byte_usage_max": ("rawAllocationOnly.ramByteUsageMax",),
+    "ram_byte_hours": ("ramByteHours",),
+    "gpu_request_average": ("gpuRequestAverage",),
+    "gpu_usage_average": ("gpuUsageAverage",),
+    "gpu_count": ("GPUs", "gpuCount"),
+    "gpu_hours": ("gpuHours",),
+    "pv_bytes": ("PVBytes", "pvBytes"),
+    "pv_byte_hours": ("pvByteHours",),
+    "network_transfer_bytes": ("NetworkTransferBytes", "networkTransferBytes"),
+    "network_receive_bytes": ("NetworkReceiveBytes", "networkReceiveBytes"),
+}
+_CSV_EXPORT_COST_HEADERS = {
+    "x_opencost_cpu_cost": "CPUCost",
+    "x_opencost_ram_cost": "RAMCost",
+    "x_opencost_network_cost": "NetworkCost",
+    "x_opencost_pv_cost": "PVCost",
+    "x_opencost_gpu_cost": "GPUCost",
+    "x_opencost_total_cost": "TotalCost",
+}
+_MONEY_SOURCES: dict[str, tuple[str, ...]] = {
+    column: tuple(c for c in (_CSV_EXPORT_COST_HEADERS.get(column), field) if c)
+    for column, field in OPENCOST_COST_FIELDS.items()
+}
+# Label-like maps spread over one column per key: prefixes, in order of preference.
+_MAP_PREFIXES: dict[str, tuple[str, ...]] = {
+    "labels": ("Label_", "properties.labels.", "label."),
+    "namespace_labels": ("properties.namespaceLabels.", "namespaceLabels."),
+    "annotations": ("properties.annotations.", "annotation."),
+}
+_JSON_PAIR = r'\{"key":("(?:[^"\\]|\\.)*"),"value":("(?:[^"\\]|\\.)*")\}'
+_MARKERS = ("__idle__", "__unallocated__", "__unmounted__")
+
+
+def scan_opencost_csv(
+    files: Sequence[str | Path],
+    *,
+    cluster: str | None = None,
+    source: str = "opencost",
+    source_files: Sequence[str] | None = None,
+) -> pl.LazyFrame:
+    """Kubernetes usage files (CSV or parquet, any of the three layouts) → one lazy frame, `K8S_USAGE_SCHEMA`.
+
+    `cluster` fills `cluster` where the file has none (the CSV export and Koku reports never do; a flattened
+    allocation's own `properties.cluster` is kept). `source` → `x_SourceName`; `source_files[i]` (default: the
+    absolute path) → `x_SourceFile` and the name in error messages.
+    """
+    paths = [Path(f) for f in files]
+    if source_files is None:
+        names = [str(p.resolve()) for p in paths]
+    elif len(source_files) != len(paths):
+        raise ValueError(f"{len(paths)} files but {len(source_files)} source names")
+    else:
+        names = list(source_files)
+    frames = [_scan_file(path, name, cluster=cluster, source=source) for path, name in zip(paths, names, strict=True)]
+    if not frames:
+        return pl.LazyFrame(schema=K8S_USAGE_SCHEMA)
+    return pl.concat(frames, how="vertical")
+
+
+def detect_layout(columns: Sequence[str]) -> str:
+    """Which of the three layouts a header belongs to (the CSV export when nothing else fits)."""
+    present = set(columns)
+    if "pod_usage_cpu_core_seconds" in present or "interval_start" in present:
+        return KOKU_POD
+    if (
+        "window.start" in present
+        or "cpuCoreRequestAverage" in present
+        or any(c.startswith("properties.") for c in present)
+    ):
+        return FLATTENED
+    return CSV_EXPORT
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _scan_file(path: Path, name: str, *, cluster: str | None, source: str) -> pl.LazyFrame:
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as error:
+        raise SourceFileError(name, f"cannot open: {error}") from error
+    if not magic:
+        raise SourceFileError(name, "file is empty")
+    if magic == b"PAR1":
+        frame = pl.scan_parquet(path, row_index_name=ROW, row_index_offset=1)
+        try:
+            schema = frame.collect_schema()
+        except (pl.exceptions.PolarsError, OSError) as error:
+            raise SourceFileError(name, f"not a readable parquet file: {error}") from error
+        checked = False
+    else:
+        frame, schema = _read_csv_text(path, name)
+        checked = True
+    layout = detect_layout([c for c in schema if c != ROW])
+    missing = [c for c in REQUIRED[layout] if c not in schema]
+    if missing:
+        raise SourceFileError(
+            name, f"required column {missing[0]!r} of the {layout} layout is missing", column=missing[0]
+        )
+    if layout == KOKU_POD:
+        typed = _koku_pod_rows(frame, schema, name, check=checked)
+        return _finish(typed, cluster=cluster, source=source, name=name)
+    typed = _allocation_rows(frame, schema, layout, name, check=checked)
+    return _finish(typed, cluster=cluster, source=source, name=name)
+
+
+def _read_csv_text(path: Path, name: str) -> tuple[pl.LazyFrame, pl.Schema]:
+    """The whole CSV as text columns (numbers stay exact and unparsed values can be reported verbatim)."""
+    try:
+        frame = pl.read_csv(path, infer_schema=False, row_index_name=ROW, row_index_offset=1)
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise SourceFileError(name, f"cannot read CSV: {error}") from error
+    frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
+    frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
+    return frame.lazy(), frame.schema
+
+
+def _allocation_rows(frame: pl.LazyFrame, schema: pl.Schema, layout: str, name: str, *, check: bool) -> pl.LazyFrame:
+    """OpenCost CSV export / flattened allocation → typed k8s_usage columns (lineage added later)."""
+    exprs: dict[str, pl.Expr] = {}
+    parsed_from: dict[str, str] = {}  # output column → source column, for values that must parse
+    for column, candidates in _TEXT_SOURCES.items():
+        found = _first_present(candidates, schema)
+        exprs[column] = _blank_to_null(pl.col(found).cast(pl.String)) if found else pl.lit(None, pl.String)
+    for column, candidates in _TIMESTAMP_SOURCES.items():
+        found = _first_present(candidates, schema)
+        exprs[column] = _timestamp(found, schema) if found else pl.lit(None, TIMESTAMP)
+        if found:
+            parsed_from[column] = found
+    for column, candidates in _QUANTITY_SOURCES.items():
+        found = _first_present(candidates, schema)
+        exprs[column] = _float(found, schema) if found else pl.lit(None, pl.Float64)
+        if found:
+            parsed_from[column] = found
+    for column, candidates in _MONEY_SOURCES.items():
+        found = _first_present(candidates, schema)
+        exprs[column] = _money(found, schema) if found else pl.lit(None, K8S_USAGE_SCHEMA[column])
+        if found:
+            parsed_from[column] = found
+    if layout == CSV_EXPORT:
+        day = _timestamp("Date", schema)
+        parsed_from["window_start"] = "Date"
+        exprs["window_start"] = day
+        exprs["window_end"] = day.dt.offset_by("1d")
+    exprs["labels"] = _labels(schema)
+    exprs["namespace_labels"] = _spread_map(schema, _MAP_PREFIXES["namespace_labels"])
+    exprs["annotations"] = _spread_map(schema, _MAP_PREFIXES["annotations"])
+    services = _first_present(("properties.services", "services"), schema)
+    exprs["services"] = _json_list(services, schema) if services else pl.lit("[]")
+    exprs["pv_claims"] = pl.lit(None, pl.String)
+    typed = frame.select(pl.col(ROW), *(expr.alias(column) for column, expr in exprs.items()))
+    if check:
+        _raise_on_unparsed(frame, typed, parsed_from, name)
+    return typed.with_columns(
+        pl.col("window_start").dt.date().alias("x_ChargeDay"),
+        *_flags(),
+    )
+
+
+def _koku_pod_rows(frame: pl.LazyFrame, schema: pl.Schema, name: str, *, check: bool) -> pl.LazyFrame:
+    quantities = {
+        "cpu_usage": "pod_usage_cpu_core_seconds",
+        "cpu_request": "pod_request_cpu_core_seconds",
+        "ram_usage": "pod_usage_memory_byte_seconds",
+        "ram_request": "pod_request_memory_byte_seconds",
+    }
+    timestamps = {"interval_start": "interval_start", "interval_end": "interval_end"}
+
+    def text(column: str) -> pl.Expr:
+        return _blank_to_null(pl.col(column).cast(pl.String)) if column in schema else pl.lit(None, pl.String)
+
+    typed = frame.select(
+        pl.col(ROW),
+        text("namespace").alias("namespace"),
+        text("pod").alias("pod"),
+        text("node").alias("node"),
+        text("resource_id").alias("provider_id"),
+        text("pod_labels").alias("pod_labels"),
+        *(_timestamp(source, schema).alias(column) for column, source in timestamps.items()),
+        *(_float(source, schema).alias(column) for column, source in quantities.items()),
+    )
+    if check:
+        _raise_on_unparsed(frame, typed, {**timestamps, **quantities}, name)
+    seconds = (pl.col("interval_end") - pl.col("interval_start")).dt.total_microseconds() / 1e6
+    hourly = typed.with_columns(
+        pl.col("interval_start").dt.date().alias("x_ChargeDay"),
+        seconds.alias("seconds"),
+        pl.max_horizontal("cpu_usage", "cpu_request").alias("cpu_allocated"),
+        pl.max_horizontal("ram_usage", "ram_request").alias("ram_allocated"),
+    )
+    daily = hourly.group_by("x_ChargeDay", "namespace", "pod", "node", "provider_id").agg(
+        pl.col(ROW).min(),
+        pl.col("pod_labels").sort_by("interval_start").last(),
+        pl.col("interval_start").min().alias("running_start"),
+        pl.col("interval_end").max().alias("running_end"),
+        (pl.col("seconds").sum() / 60).alias("minutes"),
+        (pl.col("cpu_request").sum() / pl.col("seconds").sum()).alias("cpu_core_request_average"),
+        (pl.col("cpu_usage").sum() / pl.col("seconds").sum()).alias("cpu_core_usage_average"),
+        (pl.col("cpu_allocated").sum() / 3600).alias("cpu_core_hours"),
+        (pl.col("ram_request").sum() / pl.col("seconds").sum()).alias("ram_byte_request_average"),
+        (pl.col("ram_usage").sum() / pl.col("seconds").sum()).alias("ram_byte_usage_average"),
+        (pl.col("ram_allocated").sum() / 3600).alias("ram_byte_hours"),
+    )
+    window_start = pl.col("x_ChargeDay").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return (
+        daily.with_columns(
+            window_start.alias("window_start"),
+            window_start.dt.offset_by("1d").alias("window_end"),
+            _koku_labels(pl.col("pod_labels")).alias("labels"),
+            pl.lit("{}").alias("namespace_labels"),
+            pl.lit("{}").alias("annotations"),
+            pl.lit("[]").alias("services"),
+            pl.lit(None, pl.String).alias("allocation_name"),
+            pl.lit(None, pl.String).alias("container"),
+        )
+        .with_columns(_flags())
+        .sort(ROW)
+    )
+
+
+def _finish(typed: pl.LazyFrame, *, cluster: str | None, source: str, name: str) -> pl.LazyFrame:
+    """Fill what the file does not carry and give the frame exactly K8S_USAGE_SCHEMA."""
+    present = typed.collect_schema()
+    fill = [pl.lit(None, dtype).alias(column) for column, dtype in K8S_USAGE_SCHEMA.items() if column not in present]
+    frame = typed.with_columns(fill)
+    return frame.with_columns(
+        (pl.col("cluster").fill_null(pl.lit(cluster, pl.String)) if cluster is not None else pl.col("cluster")),
+        node_resource_id(pl.col("provider_id")).alias("node_resource_id"),
+        pl.lit(source, pl.String).alias("x_SourceName"),
+        pl.lit(name, pl.String).alias("x_SourceFile"),
+    ).select([pl.col(column).cast(dtype) for column, dtype in K8S_USAGE_SCHEMA.items()])
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _first_present(candidates: Sequence[str], schema: pl.Schema) -> str | None:
+    return next((c for c in candidates if c in schema), None)
+
+
+def _blank_to_null(text: pl.Expr) -> pl.Expr:
+    return pl.when(text.str.strip_chars() != "").then(text)
+
+
+def _timestamp(column: str, schema: pl.Schema) -> pl.Expr:
+    dtype = schema[column]
+    if dtype == pl.String:
+        return to_utc_timestamp(pl.col(column))
+    if isinstance(dtype, pl.Datetime):
+        expr = pl.col(column)
+        utc = expr.dt.replace_time_zone("UTC") if dtype.time_zone is None else expr.dt.convert_time_zone("UTC")
+        return utc.cast(TIMESTAMP)
+    return pl.col(column).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")  # Date
+
+
+def _float(column: str, schema: pl.Schema) -> pl.Expr:
+    if schema[column] == pl.String:
+        return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+    return pl.col(column).cast(pl.Float64)
+
+
+def _money(column: str, schema: pl.Schema) -> pl.Expr:
+    # Floats go through their shortest decimal text, so Decimal gets 0.1 and not 0.1000000000000000055….
+    return to_money(pl.col(column).cast(pl.String))
+
+
+def _raise_on_unparsed(raw: pl.LazyFrame, typed: pl.LazyFrame, parsed_from: dict[str, str], name: str) -> None:
+    """A CSV value that is there (not blank) but did not parse: name the first such row and column.
+
+    `raw` and `typed` are the same rows in the same order (typed is a projection of raw); CSVs are in memory.
+    """
+    both = (
+        typed.select(ROW, *parsed_from)
+        .collect()
+        .hstack(raw.select(pl.col(source).alias(f"raw {column}") for column, source in parsed_from.items()).collect())
+    )
+    checks = [
+        pl.when(
+            pl.col(f"raw {column}").cast(pl.String).str.strip_chars().fill_null("") != "",
+            pl.col(column).is_null(),
+        ).then(pl.lit(source))
+        for column, source in parsed_from.items()
+    ]
+    bad = both.select(ROW, pl.concat_list(checks).list.drop_nulls().alias("bad")).filter(pl.col("bad").list.len() > 0)
+    if bad.height:
+        row, column = bad[ROW][0], bad["bad"][0][0]
+        value = raw.filter(pl.col(ROW) == row).select(column).collect()[column][0]
+        raise SourceFileError(name, f"cannot parse {value!r}", row=row, column=column)
+
+
+def _flags() -> list[pl.Expr]:
+    """is_idle / is_unallocated / is_unmounted: the marker is a segment of the name or an identity value."""
+    segments = pl.col("allocation_name").str.split("/")
+    return [
+        pl.any_horizontal(
+            segments.list.contains(marker).fill_null(False),
+            *(pl.col(c).fill_null("") == marker for c in ("namespace", "pod", "container")),
+        ).alias("is_" + marker.strip("_"))
+        for marker in _MARKERS
+    ]
+
+
+def _labels(schema: pl.Schema) -> pl.Expr:
+    """The CSV export's `Labels` JSON column when present, else one `Label_<key>` / `label.<key>` column per key."""
+    if "Labels" in schema:
+        text = pl.col("Labels").cast(pl.String).str.strip_chars()
+        return pl.when(text.fill_null("") != "").then(text).otherwise(pl.lit("{}"))
+    return _spread_map(schema, _MAP_PREFIXES["labels"])
+
+
+def _spread_map(schema: pl.Schema, prefixes: Sequence[str]) -> pl.Expr:
+    keys: dict[str, str] = {}  # key → column; the first prefix that provides a key wins
+    for prefix in prefixes:
+        for column in schema:
+            if column.startswith(prefix) and len(column) > len(prefix):
+                keys.setdefault(column[len(prefix) :], column)
+    if not keys:
+        return pl.lit("{}")
+    pairs = pl.concat_list(
+        pl.struct(pl.lit(key, pl.String).alias("key"), _blank_to_null(pl.col(column).cast(pl.String)).alias("value"))
+        for key, column in sorted(keys.items())
+    )
+    return _json_object(pairs)
+
+
+def _koku_labels(text: pl.Expr) -> pl.Expr:
+    """OpenShift `k1:v1|k2:v2` → `{"k1":"v1","k2":"v2"}`."""
+    pairs = (
+        text.str.split("|")
+        .list.eval(pl.element().str.splitn(":", 2).struct.rename_fields(["key", "value"]))
+        .list.eval(pl.element().filter(pl.element().struct.field("key").str.strip_chars() != ""))
+    )
+    return _json_object(pairs)
+
+
+def _json_object(pairs: pl.Expr) -> pl.Expr:
+    """List(Struct{key, value}) → JSON object text, keys sorted, null values dropped, `{}` when empty or null.
+
+    polars encodes each pair as `{"key":"k","value":"v"}` (with correct escaping); the regex turns that into
+    `"k":"v"`. A JSON string literal cannot contain an unescaped quote, so the pattern cannot match inside one.
+    """
+    kept = pairs.list.eval(pl.element().filter(pl.element().struct.field("value").is_not_null())).list.sort()
+    encoded = (
+        pl.struct(kept.alias("l"))
+        .struct.json_encode()
+        .str.replace_all(_JSON_PAIR, "${1}:${2}")
+        .str.replace(r'^\{"l":\[', "{")
+        .str.replace(r"\]\}$", "}")
+    )
+    return pl.when(kept.is_null()).then(pl.lit("{}")).otherwise(encoded)
+
+
+def _json_list(column: str, schema: pl.Schema) -> pl.Expr:
+    if isinstance(schema[column], pl.List):
+        encoded = pl.struct(pl.col(column).alias("l")).struct.json_encode()
+        return encoded.str.replace(r'^\{"l":', "").str.replace(r"\}$", "").str.replace("^null$", "[]")
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(text.fill_null("") != "").then(text).otherwise(pl.lit("[]"))
