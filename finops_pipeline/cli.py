@@ -19,8 +19,9 @@ def _use_local_dagster_home() -> str:
     return home
 
 
-def run_daily_job(first_day: date, last_day: date):
-    """Materialise every asset for [first_day, last_day] in one Dagster run of the daily job."""
+def run_daily_job(first_day: date, last_day: date, asset_selection=None, instance=None):
+    """Materialise every asset (or `asset_selection`) for [first_day, last_day] in one run of the daily job,
+    recorded in `instance` (default: the one DAGSTER_HOME configures)."""
     import warnings
 
     import dagster as dg
@@ -33,10 +34,11 @@ def run_daily_job(first_day: date, last_day: date):
     job = build_definitions().resolve_job_def("daily_refresh")
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     return job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
+        instance=instance or dg.DagsterInstance.get(),
         tags=partition_range_tags(first_day, last_day),
         run_config=quiet_logs,
         raise_on_error=False,
+        asset_selection=asset_selection,
     )
 
 

@@ -37,7 +37,7 @@ def _focus_totals(home) -> pl.DataFrame:
 
 
 def test_demo_run_reconciles_to_the_generated_cur_to_the_cent_and_reruns_idempotently(demo_home):
-    result = run()
+    result = run(whole_job=True)
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     focus_checks = {c.check_name: c.passed for c in evaluations if c.asset_key.to_user_string() == "focus_costs"}

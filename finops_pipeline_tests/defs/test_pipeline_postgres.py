@@ -30,10 +30,10 @@ def test_pipeline_on_postgres_with_the_production_instance(tmp_path, monkeypatch
     with Warehouse.from_url(postgres_url) as wh:
         wh.ensure_schemas()
         for table in PIPELINE_TABLES:
-            wh.execute(f"DROP TABLE IF EXISTS {table}")
+            wh.execute(f"DROP TABLE IF EXISTS {table} CASCADE")  # and the marts views on it
     generate_demo(tmp_path / "demo", end_date=DEMO_END, days=90, seed=7)
 
-    result = run()
+    result = run(whole_job=True, instance=dg.DagsterInstance.get())
     assert result.success
     assert all(c.passed for c in result.get_asset_check_evaluations())
     expected = expected_unblended_by_day(tmp_path / "demo" / "aws", FIRST_DAY, DEMO_END)
@@ -43,7 +43,7 @@ def test_pipeline_on_postgres_with_the_production_instance(tmp_path, monkeypatch
         )
     assert dict(zip(totals["day"], totals["billed"], strict=True)) == expected
 
-    instance = dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()  # loaded from the production dagster.yaml
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     engine = sa.create_engine(postgres_url)
