@@ -26,7 +26,9 @@ def to_utc_timestamp(expr: pl.Expr) -> pl.Expr:
     attempts = [text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False) for fmt in _OFFSET_FORMATS] + [
         text.str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone("UTC") for fmt in _NAIVE_FORMATS
     ]
-    return pl.coalesce(attempts).cast(TIMESTAMP)
+    parsed = pl.coalesce(attempts).cast(TIMESTAMP)
+    # chrono's %Y also takes "25" in "5/1/25" as year 25: a two-digit year is ambiguous, so not a date.
+    return pl.when(parsed.dt.year() >= 1900).then(parsed)
 
 
 def to_money(expr: pl.Expr) -> pl.Expr:
@@ -37,4 +39,4 @@ def to_money(expr: pl.Expr) -> pl.Expr:
 def blank_to_null(expr: pl.Expr) -> pl.Expr:
     """Exports write missing values as "", "NULL" or whitespace; FOCUS wants real nulls."""
     text = expr.cast(pl.String).str.strip_chars()
-    return pl.when(text.is_in(["", "NULL", "null", "None", "N/A"])).then(None).otherwise(text)
+    return pl.when(~text.is_in(["", "NULL", "null", "None", "N/A"])).then(text)  # keeps the column's name
