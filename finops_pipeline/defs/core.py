@@ -3,16 +3,16 @@
 import dagster as dg
 import polars as pl
 
-from finops_pipeline.defs.aws import STAGING_TABLE as AWS_STAGING_TABLE
 from finops_pipeline.defs.partitions import daily_partitions, single_run
 from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.run_window import days_in_run, money_text
+from finops_pipeline.defs.sources import SOURCES
 from finops_pipeline.focus import FOCUS_TABLE_SCHEMA, REASON, conform_to_focus
 from finops_pipeline.quality import focus_checks
 from finops_pipeline.quality.quarantine import QUARANTINE_SCHEMA, to_quarantine
 
-# Source asset → the staging table it writes. New sources add a line here.
-STAGING_TABLES = {"aws_billing": AWS_STAGING_TABLE}
+# Source asset → the staging table it writes.
+STAGING_TABLES = {source.asset_name: source.staging_table for source in SOURCES}
 
 CHECKS = {
     "reconciles_to_source": (
@@ -77,7 +77,7 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
                 to_quarantine(conformed.rejected, stage="conform"),
             ]
         )
-        sources = sorted(set(staged["x_SourceName"].unique().drop_nulls()) | {"aws"})
+        sources = sorted(source.name for source in SOURCES)
         partition = {"x_SourceName": sources, "x_ChargeDay": days}
         context.log.info(f"{conformed.valid.height} rows conform to FOCUS 1.2, {quarantined.height} quarantined")
         wh.replace_rows(focus_checks.FOCUS_TABLE, conformed.valid, match=partition)

@@ -20,8 +20,8 @@ def use_home(monkeypatch, home: Path, warehouse_url: str | None = None) -> None:
     monkeypatch.setenv("FINOPS_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     (home / "dagster").mkdir(parents=True, exist_ok=True)
-    monkeypatch.delenv("FINOPS_AWS_CUR_BUCKET", raising=False)
-    monkeypatch.delenv("FINOPS_AWS_CUR_DIR", raising=False)
+    monkeypatch.delenv("FINOPS_AWS_BUCKET", raising=False)
+    monkeypatch.delenv("FINOPS_AWS_DIR", raising=False)
     if warehouse_url:
         monkeypatch.setenv("FINOPS_WAREHOUSE_URL", warehouse_url)
     else:

@@ -51,11 +51,24 @@ def test_pipeline_on_postgres_with_the_production_instance(tmp_path, monkeypatch
         runs = connection.execute(sa.text("SELECT COUNT(*) FROM runs WHERE run_id = :r"), {"r": result.run_id})
         events = connection.execute(
             sa.text(
-                "SELECT COUNT(*) FROM event_logs WHERE run_id = :r AND dagster_event_type = 'ASSET_MATERIALIZATION'"
+                "SELECT asset_key, COUNT(*) FROM event_logs WHERE run_id = :r "
+                "AND dagster_event_type = 'ASSET_MATERIALIZATION' GROUP BY asset_key"
             ),
             {"r": result.run_id},
         )
+        materialisations = {dg.AssetKey.from_db_string(key).to_user_string(): n for key, n in events}
         assert runs.scalar() == 1
-        # one materialisation per day partition of each asset: aws_billing, focus_costs, quarantine, 3 marts
-        assert events.scalar() == 6 * 30
+    # one materialisation per day partition of every asset in the daily job
+    assert materialisations == {
+        key: 30
+        for key in (
+            "aws_billing",
+            "focus_export_billing",
+            "focus_costs",
+            "quarantine",
+            "marts/daily_cost",
+            "marts/monthly_cost_by_service",
+            "marts/quarantine_summary",
+        )
+    }
     engine.dispose()

@@ -17,7 +17,7 @@ def test_cur_read_from_s3_reconciles(tmp_path, monkeypatch):
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
-        "FINOPS_AWS_CUR_BUCKET": BUCKET,
+        "FINOPS_AWS_BUCKET": BUCKET,
     }.items():
         monkeypatch.setenv(name, value)
     aws_root = tmp_path / "demo" / "aws"
