@@ -6,6 +6,7 @@ its files, read them, map them and total them independently of the mapping (for 
 """
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,7 +21,7 @@ from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.run_window import days_in_run, money_text
 from finops_pipeline.focus import FOCUS_TABLE_SCHEMA, MONEY, REASON
 from finops_pipeline.settings import finops_home
-from finops_pipeline.sources import focus_export
+from finops_pipeline.sources import azure, focus_export
 from finops_pipeline.sources.aws.cur import cur_source_totals, scan_cur
 from finops_pipeline.sources.aws.focus_mapping import cur_to_focus
 from finops_pipeline.sources.aws.manifest import billing_periods_for_days, find_latest_assemblies
@@ -104,6 +105,45 @@ def every_export_file(store: BillingFileStore, prefix: str, days: list[date]) ->
     return [FileGroup(key, (key,)) for key in keys]
 
 
+_AZURE_PERIOD_FOLDER = re.compile(r"(^|/)\d{8}-\d{8}(/|$)")
+
+
+def azure_export_groups(store: BillingFileStore, prefix: str, days: list[date]) -> list[FileGroup]:
+    """Azure: the files of one billing-period folder (`…/20261101-20261130/…`) are read together, so an
+    actual and an amortized export of the same period can be combined by Microsoft's rule."""
+    groups: dict[str, list[str]] = {}
+    for key in store.list_keys(prefix):
+        if key.lower().endswith(EXPORT_SUFFIXES):
+            match = _AZURE_PERIOD_FOLDER.search(key)
+            folder = key[: match.end()] if match else key.rpartition("/")[0]
+            groups.setdefault(folder, []).append(key)
+    return [FileGroup(folder or "(root)", tuple(keys)) for folder, keys in sorted(groups.items())]
+
+
+def scan_azure_export_group(paths: Sequence[Path], *, source_names: Sequence[str]) -> pl.LazyFrame:
+    """Files named …actual… and …amortized… in one group are combined (all amortized rows + the actual
+    commitment purchases and refunds); any other file is taken as it is."""
+    kinds = {"actual": [], "amortized": [], "other": []}
+    for path, name in zip(paths, source_names, strict=True):
+        lowered = name.lower()
+        kind = "amortized" if "amortized" in lowered else "actual" if "actual" in lowered else "other"
+        kinds[kind].append((path, name))
+
+    def scan(pairs):
+        return azure.scan_cost_export([p for p, _ in pairs], source_names=[n for _, n in pairs])
+
+    frames = [scan(kinds["other"])] if kinds["other"] else []
+    if kinds["actual"] and kinds["amortized"]:
+        frames.append(azure.combine_actual_and_amortized(scan(kinds["actual"]), scan(kinds["amortized"])))
+    elif kinds["actual"] or kinds["amortized"]:
+        frames.append(scan(kinds["actual"] or kinds["amortized"]))
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def azure_to_focus(export: pl.LazyFrame, *, source_name: str) -> pl.LazyFrame:
+    return azure.cost_export_to_focus(export, source_name=source_name, lookups=azure.lookups_from_environment())
+
+
 SOURCES: tuple[BillingSource, ...] = (
     BillingSource(
         name="aws",
@@ -114,6 +154,16 @@ SOURCES: tuple[BillingSource, ...] = (
         to_focus=cur_to_focus,
         source_totals=cur_source_totals,
         default_prefix="cur/finops-demo",
+    ),
+    BillingSource(
+        name="azure",
+        description="Azure Cost Management exports (EA, MCA, pay-as-you-go; actual + amortized combined by "
+        "Microsoft's FOCUS rule), mapped to FOCUS 1.2 with Microsoft's open-data lookups "
+        "(FINOPS_AZURE_OPEN_DATA_DIR) or built-in tables.",
+        find_files=azure_export_groups,
+        scan=scan_azure_export_group,
+        to_focus=azure_to_focus,
+        source_totals=azure.cost_export_source_totals,
     ),
     BillingSource(
         name="focus_export",
