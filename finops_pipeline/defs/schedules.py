@@ -5,9 +5,12 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from finops_pipeline.defs.freshness import freshness_checks
+
 daily_refresh_job = dg.define_asset_job(
     "daily_refresh",
-    selection=dg.AssetSelection.all(),
+    # Freshness checks are the sensor's job: run inside the refresh they would judge the run itself.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(freshness_checks),
     description="Every asset for a range of days, in one run (each billing period read once).",
 )
 

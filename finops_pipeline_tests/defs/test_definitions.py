@@ -11,14 +11,18 @@ from finops_pipeline.defs.schedules import daily_refresh_schedule, restatement_w
 def test_definitions_load_with_blocking_money_checks():
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {"aws_billing", "focus_costs", "quarantine"}
-    checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert set(checks) >= {
+    focus_checks = {
+        key.name: graph.get_check_spec(key) for key in graph.asset_check_keys if key.asset_key.path == ["focus_costs"]
+    }
+    assert set(focus_checks) == {
         "reconciles_to_source",
         "allowed_values",
         "mandatory_columns_not_null",
         "charge_period_start_before_end",
     }
-    assert all(spec.blocking for spec in checks.values())
+    assert all(spec.blocking for spec in focus_checks.values())
+    freshness = {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "freshness_check"}
+    assert freshness == {"aws_billing", "azure_billing", "focus_export_billing", "k8s_usage"}
     assert defs.resolve_job_def("daily_refresh") is not None
 
 
