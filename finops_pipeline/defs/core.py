@@ -7,7 +7,7 @@ from finops_pipeline.defs.partitions import daily_partitions, single_run
 from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.run_window import days_in_run, money_text
 from finops_pipeline.defs.sources import SOURCES
-from finops_pipeline.focus import FOCUS_TABLE_SCHEMA, REASON, conform_to_focus
+from finops_pipeline.focus import CORE_TABLE_SCHEMA, REASON, conform_to_focus
 from finops_pipeline.quality import focus_checks
 from finops_pipeline.quality.quarantine import QUARANTINE_SCHEMA, to_quarantine
 
@@ -61,7 +61,7 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     params = {"first_day": min(days), "last_day": max(days)}
     with warehouse.open() as wh:
         staged = pl.concat(
-            [pl.DataFrame(schema={**FOCUS_TABLE_SCHEMA, REASON: pl.String})]
+            [pl.DataFrame(schema={**CORE_TABLE_SCHEMA, REASON: pl.String})]
             + [
                 wh.read_frame(f"SELECT * FROM {table} WHERE {in_range}", params)
                 for table in STAGING_TABLES.values()

@@ -19,17 +19,19 @@ from finops_pipeline.connectors import BillingFileStore, LocalDirectoryStore, S3
 from finops_pipeline.defs.partitions import daily_partitions, single_run
 from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.run_window import days_in_run, money_text
-from finops_pipeline.focus import FOCUS_TABLE_SCHEMA, MONEY, REASON
+from finops_pipeline.focus import CORE_TABLE_SCHEMA, MONEY, REASON
 from finops_pipeline.settings import finops_home
 from finops_pipeline.sources import azure, focus_export
 from finops_pipeline.sources.aws.cur import cur_source_totals, scan_cur
 from finops_pipeline.sources.aws.focus_mapping import STREAMING_CHUNK_ROWS, cur_to_focus
 from finops_pipeline.sources.aws.manifest import billing_periods_for_days, find_latest_assemblies
+from finops_pipeline.sources.gcp.export import billing_export_source_totals, scan_billing_export
+from finops_pipeline.sources.gcp.focus_mapping import billing_export_to_focus
 
 SOURCE_TOTALS_TABLE = "ops.source_totals"
 
 # Shapes of what a source asset writes, so a run that finds no data still writes (and empties) its days.
-STAGING_SCHEMA = {**FOCUS_TABLE_SCHEMA, REASON: pl.String}
+STAGING_SCHEMA = {**CORE_TABLE_SCHEMA, REASON: pl.String}
 SOURCE_TOTALS_SCHEMA = {
     "x_SourceName": pl.String,
     "x_SourceFile": pl.String,
@@ -96,7 +98,7 @@ def cur_assemblies(store: BillingFileStore, prefix: str, days: list[date]) -> li
     ]
 
 
-EXPORT_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".gz", ".zip")
+EXPORT_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".gz", ".zip", ".json", ".ndjson")
 
 
 def every_export_file(store: BillingFileStore, prefix: str, days: list[date]) -> list[FileGroup]:
@@ -164,6 +166,15 @@ SOURCES: tuple[BillingSource, ...] = (
         scan=scan_azure_export_group,
         to_focus=azure_to_focus,
         source_totals=azure.cost_export_source_totals,
+    ),
+    BillingSource(
+        name="gcp",
+        description="Google Cloud billing export (BigQuery export shape on disk: CSV, NDJSON, parquet), credits "
+        "netted into EffectiveCost and itemised in x_Credits, labels and tags collapsed into Tags.",
+        find_files=every_export_file,
+        scan=scan_billing_export,
+        to_focus=billing_export_to_focus,
+        source_totals=billing_export_source_totals,
     ),
     BillingSource(
         name="focus_export",

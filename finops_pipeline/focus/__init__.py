@@ -2,6 +2,7 @@
 
 from finops_pipeline.focus.conform import REASON, ConformResult, conform_to_focus
 from finops_pipeline.focus.schema import (
+    CORE_TABLE_SCHEMA,
     EXTENSION_COLUMNS,
     FOCUS_COLUMNS,
     FOCUS_SCHEMA,
@@ -12,6 +13,7 @@ from finops_pipeline.focus.schema import (
 )
 
 __all__ = [
+    "CORE_TABLE_SCHEMA",
     "EXTENSION_COLUMNS",
     "FOCUS_COLUMNS",
     "FOCUS_SCHEMA",

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from finops_pipeline.focus.schema import FOCUS_COLUMNS, FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
+from finops_pipeline.focus.schema import CORE_TABLE_SCHEMA, FOCUS_COLUMNS, MONEY, TIMESTAMP
 
 REASON = "x_QuarantineReason"
 
 
 @dataclass
 class ConformResult:
-    valid: pl.DataFrame  # exactly FOCUS_TABLE_SCHEMA, in that order
+    valid: pl.DataFrame  # exactly CORE_TABLE_SCHEMA, in that order
     rejected: pl.DataFrame  # same columns plus x_QuarantineReason
     dropped_columns: list[str] = field(default_factory=list)  # non-FOCUS, non-x_ columns that were removed
 
@@ -38,7 +38,7 @@ def rule_violations(frame: pl.LazyFrame, *, cast_failures: dict[str, pl.Expr] | 
     """One text per row naming every broken rule ("; "-separated), null when the row is fine."""
     reasons: list[pl.Expr] = []
     for name, failed in (cast_failures or {}).items():
-        reasons.append(pl.when(failed).then(pl.lit(f"{name}: value is not a valid {FOCUS_TABLE_SCHEMA[name]}")))
+        reasons.append(pl.when(failed).then(pl.lit(f"{name}: value is not a valid {CORE_TABLE_SCHEMA[name]}")))
     for column in FOCUS_COLUMNS:
         if column.required_non_null:
             reasons.append(pl.when(pl.col(column.name).is_null()).then(pl.lit(f"{column.name}: mandatory, is null")))
@@ -62,13 +62,13 @@ def rule_violations(frame: pl.LazyFrame, *, cast_failures: dict[str, pl.Expr] | 
 
 
 def conform_to_focus(frame: pl.LazyFrame | pl.DataFrame) -> ConformResult:
-    """Cast to FOCUS_TABLE_SCHEMA (absent columns become typed nulls); split valid from rejected rows."""
+    """Cast to CORE_TABLE_SCHEMA (absent columns become typed nulls); split valid from rejected rows."""
     lazy = frame.lazy()
     source_schema = lazy.collect_schema()
-    dropped = [c for c in source_schema if c not in FOCUS_TABLE_SCHEMA and not c.startswith("x_")]
+    dropped = [c for c in source_schema if c not in CORE_TABLE_SCHEMA and not c.startswith("x_")]
 
     casts, failures = [], {}
-    for name, dtype in FOCUS_TABLE_SCHEMA.items():
+    for name, dtype in CORE_TABLE_SCHEMA.items():
         if name not in source_schema:
             casts.append(pl.lit(None, dtype=dtype).alias(name))
             continue
@@ -78,7 +78,7 @@ def conform_to_focus(frame: pl.LazyFrame | pl.DataFrame) -> ConformResult:
     originals = [pl.col(n).alias(f"__orig_{n}") for n in failures]
     casted = lazy.with_columns(originals).with_columns(casts)
     checked = casted.with_columns(rule_violations(casted, cast_failures=failures))
-    ordered = list(FOCUS_TABLE_SCHEMA)
+    ordered = list(CORE_TABLE_SCHEMA)
     result = checked.select(ordered + [REASON]).collect()
     valid = result.filter(pl.col(REASON).is_null()).drop(REASON)
     rejected = result.filter(pl.col(REASON).is_not_null())

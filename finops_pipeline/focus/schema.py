@@ -134,7 +134,15 @@ EXTENSION_COLUMNS: dict[str, pl.DataType] = {
     "x_ChargeDay": pl.Date,  # UTC day of ChargePeriodStart: the daily partition key
 }
 
+# Columns only some sources fill; core.focus_costs keeps them (null for the other sources).
+OPTIONAL_EXTENSION_COLUMNS: dict[str, pl.DataType] = {
+    "x_Credits": pl.String,  # credits netted into EffectiveCost, itemised as a JSON array (GCP)
+}
+
 FOCUS_SCHEMA: dict[str, pl.DataType] = {c.name: c.dtype for c in FOCUS_COLUMNS}
+# What every source mapping produces.
 FOCUS_TABLE_SCHEMA: dict[str, pl.DataType] = {**FOCUS_SCHEMA, **EXTENSION_COLUMNS}
+# What core.focus_costs stores.
+CORE_TABLE_SCHEMA: dict[str, pl.DataType] = {**FOCUS_TABLE_SCHEMA, **OPTIONAL_EXTENSION_COLUMNS}
 COLUMNS_BY_NAME: dict[str, FocusColumn] = {c.name: c for c in FOCUS_COLUMNS}
 MONEY_COLUMNS: tuple[str, ...] = tuple(c.name for c in FOCUS_COLUMNS if c.dtype == MONEY)

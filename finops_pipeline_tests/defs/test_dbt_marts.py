@@ -333,16 +333,10 @@ def test_dbt_environ_sets_only_the_given_variables_and_restores_the_rest(monkeyp
 
 
 def test_marts_hang_off_the_core_assets_in_one_daily_job():
-    from finops_pipeline.defs.core import focus_costs
-    from finops_pipeline.defs.resources import resources
-    from finops_pipeline.defs.schedules import daily_refresh_job
+    from finops_pipeline.definitions import build_definitions
 
     assert manifest_is_current(project)
-    defs = dg.Definitions(
-        assets=[focus_costs, finops_marts],
-        jobs=[daily_refresh_job],
-        resources={**resources(), "dbt": dbt_resource()},
-    )
+    defs = build_definitions()
     graph = defs.resolve_asset_graph()
     key = dg.AssetKey
     assert graph.get(key(["marts", "daily_cost"])).parent_keys == {key("focus_costs")}

@@ -22,7 +22,7 @@ def test_definitions_load_with_blocking_money_checks():
     }
     assert all(spec.blocking for spec in focus_checks.values())
     freshness = {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "freshness_check"}
-    assert freshness == {"aws_billing", "azure_billing", "focus_export_billing", "k8s_usage"}
+    assert freshness == {"aws_billing", "azure_billing", "gcp_billing", "focus_export_billing", "k8s_usage"}
     assert defs.resolve_job_def("daily_refresh") is not None
 
 

@@ -32,7 +32,8 @@ def _focus_totals(home) -> pl.DataFrame:
     with Warehouse.from_url(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
         return wh.read_frame(
             'SELECT "x_ChargeDay" AS day, COUNT(*) AS n, SUM("BilledCost") AS billed, '
-            'SUM("EffectiveCost") AS effective FROM core.focus_costs GROUP BY 1 ORDER BY 1'
+            'SUM("EffectiveCost") AS effective FROM core.focus_costs '
+            "WHERE \"x_SourceName\" = 'aws' GROUP BY 1 ORDER BY 1"
         )
 
 
@@ -88,7 +89,8 @@ def test_a_restated_month_replaces_the_old_rows_and_the_newest_assembly_wins(dem
     assert dict(zip(totals["day"], totals["billed"], strict=True)) == expected
     with Warehouse.from_url(f"duckdb:///{demo_home / 'warehouse.duckdb'}") as wh:
         files = wh.read_frame(
-            'SELECT DISTINCT "x_SourceFile" AS f FROM core.focus_costs WHERE "x_ChargeDay" >= :d',
+            'SELECT DISTINCT "x_SourceFile" AS f FROM core.focus_costs WHERE "x_ChargeDay" >= :d '
+            "AND \"x_SourceName\" = 'aws'",
             {"d": DEMO_END.replace(day=1)},
         )
     assert [f.endswith("restated-assembly/finops-demo-1.csv.gz") for f in files["f"]] == [True]

@@ -6,12 +6,19 @@ import shutil
 import dagster as dg
 import sqlalchemy as sa
 
+from finops_pipeline.defs.sources import SOURCES
 from finops_pipeline.demo import generate_demo
 from finops_pipeline.warehouse import Warehouse
 from finops_pipeline_tests.defs.pipeline_run import DEMO_END, FIRST_DAY, expected_unblended_by_day, run, use_home
 from finops_pipeline_tests.paths import REPO_ROOT
 
-PIPELINE_TABLES = ("raw.aws_billing", "ops.source_totals", "core.focus_costs", "core.quarantine")
+PIPELINE_TABLES = (
+    *(source.staging_table for source in SOURCES),
+    "ops.source_totals",
+    "core.focus_costs",
+    "core.quarantine",
+    "core.k8s_usage",
+)
 
 
 def _use_production_dagster_yaml(monkeypatch, dagster_home, postgres_url: str) -> None:
@@ -39,7 +46,8 @@ def test_pipeline_on_postgres_with_the_production_instance(tmp_path, monkeypatch
     expected = expected_unblended_by_day(tmp_path / "demo" / "aws", FIRST_DAY, DEMO_END)
     with Warehouse.from_url(postgres_url) as wh:
         totals = wh.read_frame(
-            'SELECT "x_ChargeDay" AS day, SUM("BilledCost") AS billed FROM core.focus_costs GROUP BY 1 ORDER BY 1'
+            'SELECT "x_ChargeDay" AS day, SUM("BilledCost") AS billed FROM core.focus_costs '
+            "WHERE \"x_SourceName\" = 'aws' GROUP BY 1 ORDER BY 1"
         )
     assert dict(zip(totals["day"], totals["billed"], strict=True)) == expected
 
@@ -63,7 +71,10 @@ def test_pipeline_on_postgres_with_the_production_instance(tmp_path, monkeypatch
         key: 30
         for key in (
             "aws_billing",
+            "azure_billing",
+            "gcp_billing",
             "focus_export_billing",
+            "k8s_usage",
             "focus_costs",
             "quarantine",
             "marts/daily_cost",

@@ -36,8 +36,11 @@ def test_cur_read_from_s3_reconciles(tmp_path, monkeypatch):
     expected = expected_unblended_by_day(aws_root, FIRST_DAY, DEMO_END)
     with Warehouse.from_url(f"duckdb:///{tmp_path / 'warehouse.duckdb'}") as wh:
         totals = wh.read_frame(
-            'SELECT "x_ChargeDay" AS day, SUM("BilledCost") AS billed FROM core.focus_costs GROUP BY 1 ORDER BY 1'
+            'SELECT "x_ChargeDay" AS day, SUM("BilledCost") AS billed FROM core.focus_costs '
+            "WHERE \"x_SourceName\" = 'aws' GROUP BY 1 ORDER BY 1"
         )
-        files = wh.read_frame('SELECT DISTINCT "x_SourceFile" AS f FROM core.focus_costs')
+        files = wh.read_frame(
+            'SELECT DISTINCT "x_SourceFile" AS f FROM core.focus_costs WHERE "x_SourceName" = \'aws\''
+        )
     assert dict(zip(totals["day"], totals["billed"], strict=True)) == expected
     assert all(f.startswith(f"s3://{BUCKET}/cur/finops-demo/") for f in files["f"])

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from finops_pipeline.focus import FOCUS_TABLE_SCHEMA, REASON, conform_to_focus
+from finops_pipeline.focus import CORE_TABLE_SCHEMA, REASON, conform_to_focus
 
 
 def _row(**overrides):
@@ -36,7 +36,7 @@ def _row(**overrides):
 def test_valid_rows_are_cast_to_the_table_schema_exactly():
     result = conform_to_focus(pl.DataFrame([_row(BilledCost="12345678901234567890.1234567891")]))
     assert result.rejected.height == 0
-    assert dict(result.valid.schema) == FOCUS_TABLE_SCHEMA
+    assert dict(result.valid.schema) == CORE_TABLE_SCHEMA
     row = result.valid.row(0, named=True)
     assert row["BilledCost"] == Decimal("12345678901234567890.1234567891")
     assert row["ChargePeriodStart"] == datetime.fromisoformat("2026-10-05T00:00:00+00:00")

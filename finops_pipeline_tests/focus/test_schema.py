@@ -34,7 +34,7 @@ def test_allowed_values_match_the_spec_and_the_rule_model():
                 "ServiceSubcategory-C-003-M"
             ]
             model_values = [item["Value"] for item in rule["ValidationCriteria"]["Requirement"]["Items"]]
-            assert SERVICE_SUBCATEGORIES == tuple(model_values)
+            assert tuple(model_values) == SERVICE_SUBCATEGORIES
         elif listed:
             assert column.allowed_values == tuple(v.strip() for v in listed.split(";")), column.name
         else:
@@ -44,4 +44,4 @@ def test_allowed_values_match_the_spec_and_the_rule_model():
 def test_money_is_decimal_38_10_never_float():
     money = [c for c in FOCUS_COLUMNS if c.dtype == MONEY]
     assert {c.name for c in money} >= {"BilledCost", "EffectiveCost", "ListCost", "ContractedCost"}
-    assert MONEY == pl.Decimal(38, 10)
+    assert pl.Decimal(38, 10) == MONEY
