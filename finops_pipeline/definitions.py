@@ -8,6 +8,7 @@ from finops_pipeline.defs.freshness import freshness_checks, freshness_sensor
 from finops_pipeline.defs.kubernetes import k8s_usage
 from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.schedules import daily_refresh_job, daily_refresh_schedule
+from finops_pipeline.defs.sensors import new_billing_data_sensor
 from finops_pipeline.defs.sources import source_assets, source_resources
 
 
@@ -18,7 +19,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=freshness_checks,
         jobs=[daily_refresh_job],
         schedules=[daily_refresh_schedule],
-        sensors=[freshness_sensor],
+        sensors=[freshness_sensor, new_billing_data_sensor],
         resources={"warehouse": WarehouseResource(), **source_resources(), "dbt": dbt_resource()},
     )
 

@@ -49,6 +49,7 @@ class FileGroup:
 
     label: str
     keys: tuple[str, ...]
+    billing_period_start: date | None = None  # known for manifest- or folder-dated exports
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class BillingSource:
 def cur_assemblies(store: BillingFileStore, prefix: str, days: list[date]) -> list[FileGroup]:
     """AWS: the newest assembly of each billing period the days touch (manifest-driven)."""
     return [
-        FileGroup(f"{a.billing_period_start:%Y-%m} assembly {a.assembly_id}", a.report_keys)
+        FileGroup(f"{a.billing_period_start:%Y-%m} assembly {a.assembly_id}", a.report_keys, a.billing_period_start)
         for a in find_latest_assemblies(store, prefix, billing_periods_for_days(days))
     ]
 
@@ -119,7 +120,14 @@ def azure_export_groups(store: BillingFileStore, prefix: str, days: list[date]) 
             match = _AZURE_PERIOD_FOLDER.search(key)
             folder = key[: match.end()] if match else key.rpartition("/")[0]
             groups.setdefault(folder, []).append(key)
-    return [FileGroup(folder or "(root)", tuple(keys)) for folder, keys in sorted(groups.items())]
+    return [
+        FileGroup(folder or "(root)", tuple(keys), _period_start(folder)) for folder, keys in sorted(groups.items())
+    ]
+
+
+def _period_start(folder: str) -> date | None:
+    match = _AZURE_PERIOD_FOLDER.search(folder)
+    return datetime.strptime(match.group(0).strip("/")[:8], "%Y%m%d").date() if match else None
 
 
 def scan_azure_export_group(paths: Sequence[Path], *, source_names: Sequence[str]) -> pl.LazyFrame:
