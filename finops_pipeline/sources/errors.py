@@ -6,7 +6,5 @@ class SourceFileError(ValueError):
 
     def __init__(self, file: str, message: str, *, row: int | None = None, column: str | None = None):
         self.file, self.row, self.column = file, row, column
-        where = (
-            file + (f", row {row}" if row is not None else "") + (f", column {column!r}" if column else "")
-        )
+        where = file + (f", row {row}" if row is not None else "") + (f", column {column!r}" if column else "")
         super().__init__(f"{where}: {message}")
