@@ -93,3 +93,26 @@ def charge_period_order(wh: Warehouse, days: list[date]) -> tuple[bool, dict]:
     """Charge periods are [start, end): start strictly before end."""
     n = _count(wh, '"ChargePeriodStart" >= "ChargePeriodEnd"', days)
     return n == 0, {"rows_with_start_not_before_end": n}
+
+
+def rule_model_conformance(wh: Warehouse, days: list[date]) -> tuple[bool, dict]:
+    """The FinOps Foundation rule model's static MUST rules on the stored rows (FINOPS_FOCUS_RULE_MODEL).
+
+    Applicability criteria claimed: FINOPS_FOCUS_APPLICABILITY (comma-separated), default all of the model's.
+    """
+    import os
+
+    from finops_pipeline.quality.focus_rules import conformance_failures, evaluate_static_rules, load_rule_model
+
+    model = load_rule_model()
+    claimed = os.environ.get("FINOPS_FOCUS_APPLICABILITY")
+    applicability = {c.strip() for c in claimed.split(",")} if claimed else set(model.applicability_criteria)
+    rows = wh.read_frame(f"SELECT * FROM {FOCUS_TABLE} WHERE {_IN_RANGE}", _range(days))
+    results = evaluate_static_rules(rows, model, applicability=applicability)
+    failures = conformance_failures(results).sort("failing_rows", descending=True)
+    return failures.is_empty(), {
+        "rows_checked": rows.height,
+        "rules_evaluated": int(results["passed"].is_not_null().sum()),
+        "must_rules_failed": failures.height,
+        "failed_rules": {r["RuleId"]: r["failing_rows"] for r in failures.head(50).iter_rows(named=True)},
+    }
