@@ -5,6 +5,7 @@ reconciles to the invoice rather than to list prices.
 """
 
 import os
+from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -38,9 +39,14 @@ def opencost_clusters(setting: str | None) -> dict[str, str]:
 
 
 def usage_from_files(store: BillingFileStore, days) -> list[pl.DataFrame]:
-    """Saved allocation responses (`<cluster>/<anything>.json`) and OpenCost CSV/parquet exports."""
+    """Saved allocation responses (`<cluster>/<anything>.json`) and OpenCost CSV/parquet exports.
+    A file named after a day (`<cluster>/2026-11-01.json`) is only read when the run covers that day."""
     frames = []
+    wanted = {day.isoformat() for day in days}
     for key in store.list_keys(""):
+        stem = key.rsplit("/", 1)[-1].split(".")[0]
+        if _is_iso_day(stem) and stem not in wanted:
+            continue
         cluster = key.split("/")[0] if "/" in key else None
         path, name = store.local_path(key), store.describe(key)
         if key.endswith(".json"):
@@ -48,6 +54,14 @@ def usage_from_files(store: BillingFileStore, days) -> list[pl.DataFrame]:
         elif key.endswith((".csv", ".csv.gz", ".parquet")):
             frames.append(scan_opencost_csv([path], cluster=cluster, source=SOURCE_NAME, source_files=[name]).collect())
     return [frame.filter(pl.col("x_ChargeDay").is_in(days)) for frame in frames]
+
+
+def _is_iso_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 @dg.asset(

@@ -5,15 +5,22 @@ ending on `end_date` (inclusive), laid out as in their buckets, so the pipeline 
 no cloud account. Same arguments, byte-identical files; the seed only moves the day-to-day noise and the
 assembly ids, never the organisation itself (accounts, resource ids, tags, commitments).
 
-Providers: AWS legacy CUR under `out_dir/aws` (see `aws.py`). Azure, GCP and Kubernetes renderers plug
-in next to it, reading the same `organisation.ORGANISATION`.
+Providers, all reading the same `organisation.ORGANISATION`:
+
+* `out_dir/aws`: the legacy CUR bucket (`aws.py`);
+* `out_dir/azure`: EA cost-details exports, actual and amortized, per billing month (`azure.py`);
+* `out_dir/gcp`: the detailed billing export flattened to CSV, per invoice month (`gcp.py`);
+* `out_dir/kubernetes/<cluster>`: one OpenCost `/allocation` response per cluster and day, on the EKS
+  instances of the CUR and the scale-set VMs of the Azure export (`kubernetes.py`).
+
+`out_dir` is laid out as the pipeline's default stores expect it under `FINOPS_HOME/demo`.
 """
 
 import shutil
 from datetime import date
 from pathlib import Path
 
-from finops_pipeline.demo import aws
+from finops_pipeline.demo import aws, azure, gcp, kubernetes
 from finops_pipeline.demo.exports import BillingPeriod, DemoExports, ProviderExport, Window
 from finops_pipeline.demo.organisation import ORGANISATION, Organisation, build_organisation
 
@@ -41,12 +48,16 @@ def generate_demo(out_dir: Path, end_date: date, days: int = 90, seed: int = 7) 
 
     aws_root = out_dir / "aws"
     shutil.rmtree(aws_root / aws.PREFIX / aws.REPORT_NAME, ignore_errors=True)
-    aws_export = aws.write_cur(organisation, window, aws_root, seed)
-
+    providers = {
+        "aws": aws.write_cur(organisation, window, aws_root, seed),
+        "azure": azure.write_exports(organisation, window, out_dir / "azure", seed),
+        "gcp": gcp.write_export(organisation, window, out_dir / "gcp", seed),
+        "kubernetes": kubernetes.write_allocations(organisation, window, out_dir / "kubernetes", seed),
+    }
     return DemoExports(
         out_dir=out_dir,
         first_day=window.first_day,
         last_day=window.last_day,
         seed=seed,
-        providers={"aws": aws_export},
+        providers=providers,
     )

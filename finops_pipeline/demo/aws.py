@@ -41,6 +41,8 @@ from finops_pipeline.demo.exports import (
     CENT,
     TEN_PLACES,
     BillingPeriod,
+    GroupDay,
+    InstanceDay,
     ProviderExport,
     Window,
     money_text,
@@ -547,9 +549,7 @@ def _ec2_lines(org: Organisation, resource: Resource, account: Account, day: _Da
     if resource.max_count == 1:
         desired = 1.0
     else:
-        desired = min(
-            resource.max_count, max(resource.min_count, resource.instances * _demand(org, resource, day))
-        )
+        desired = min(resource.max_count, max(resource.min_count, resource.instances * _demand(org, resource, day)))
     meter = ebs_meter(resource.region)
     lines = []
     for k in range(resource.max_count):
@@ -571,10 +571,27 @@ def _ec2_lines(org: Organisation, resource: Resource, account: Account, day: _Da
         if resource.root_volume_gb:
             volume_tags = resource.tags if resource.tag_root_volume else _EMPTY
             amount = _gb_month(Decimal(resource.root_volume_gb), hours, day)
-            lines.append(
-                _usage(meter, account, volume_id(resource, k), _zone(resource, k), amount, volume_tags, day)
-            )
+            lines.append(_usage(meter, account, volume_id(resource, k), _zone(resource, k), amount, volume_tags, day))
     return lines
+
+
+def ec2_group_days(org: Organisation, resource: Resource, window: Window, seed: int) -> list[GroupDay]:
+    """Per window day, the group's demand factor and the instances the CUR bills for it (id, zone, hours).
+
+    What the Kubernetes renderer needs to put pods on the same EKS worker nodes the bill charges for.
+    """
+    account = org.account(resource.account)
+    days = []
+    for index, day in enumerate(window.dates()):
+        current = _Day(day, index, 24, window, seed)
+        hours = {x.resource_id: int(x.amount) for x in _ec2_lines(org, resource, account, current) if _is_box_usage(x)}
+        instances = tuple(
+            InstanceDay(k, instance_id(resource, k), _zone(resource, k), hours[instance_id(resource, k)])
+            for k in range(resource.max_count)
+            if instance_id(resource, k) in hours
+        )
+        days.append(GroupDay(day, index, _demand(org, resource, current), instances))
+    return days
 
 
 def _ebs_lines(org: Organisation, resource: Resource, account: Account, day: _Day) -> list[Line]:
@@ -740,9 +757,7 @@ def reservation_arn(org: Organisation, ri: ReservedInstances) -> str:
 
 def savings_plan_arn(org: Organisation, sp: SavingsPlan) -> str:
     account = org.account(sp.account)
-    return (
-        f"arn:aws:savingsplans::{account.account_id}:savingsplan/{uuid.UUID(stable_hex(32, 'sp', sp.name))}"
-    )
+    return f"arn:aws:savingsplans::{account.account_id}:savingsplan/{uuid.UUID(stable_hex(32, 'sp', sp.name))}"
 
 
 def ri_term(ri: ReservedInstances, window: Window) -> tuple[datetime, datetime]:
@@ -776,9 +791,7 @@ def _ri_columns(org: Organisation, ri: ReservedInstances, window: Window) -> dic
     }
 
 
-def apply_reserved_instances(
-    org: Organisation, ri: ReservedInstances, lines: list[Line], day: _Day
-) -> list[Line]:
+def apply_reserved_instances(org: Organisation, ri: ReservedInstances, lines: list[Line], day: _Day) -> list[Line]:
     """Turn matching on-demand instance hours into DiscountedUsage, up to the RI's hours that day."""
     pool = ri.count * _overlap_hours(*ri_term(ri, day.window), day.start, day.data_end)
     if pool == 0:
@@ -908,9 +921,7 @@ def apply_savings_plan(org: Organisation, sp: SavingsPlan, lines: list[Line], da
             cost=-covered.cost,
             public_rate=None,
             public_cost=None,
-            description=(
-                f"SavingsPlanNegation used by AccountId : {line.account_id} and UsageSku : {sku(line.meter)}"
-            ),
+            description=(f"SavingsPlanNegation used by AccountId : {line.account_id} and UsageSku : {sku(line.meter)}"),
             extra={"savingsPlan/SavingsPlanARN": columns["savingsPlan/SavingsPlanARN"]},
         )
         replaced[i] = [covered, negation, *_remainder(line, covered_hours)]
@@ -1003,9 +1014,7 @@ def reserved_instance_charges(
         ]
         reserved_hours = Decimal(ri.count * unit_hours)
         used_hours = sum((x.amount for x in used), _ZERO)
-        used_amortised = sum(
-            (Decimal(x.extra["reservation/AmortizedUpfrontCostForUsage"]) for x in used), _ZERO
-        )
+        used_amortised = sum((Decimal(x.extra["reservation/AmortizedUpfrontCostForUsage"]) for x in used), _ZERO)
         amortised_fee = q10(_amortised_per_hour(ri) * reserved_hours)
         unused_hours = reserved_hours - used_hours
         start = max(period_days[0].start, term_start)
@@ -1017,8 +1026,7 @@ def reserved_instance_charges(
                 _midnight(_next_month(period_days[0].day)),
                 meter,
                 ri.recurring_hourly * reserved_hours,
-                f"USD {_rate(ri.recurring_hourly)} hourly fee per Linux/UNIX (Amazon VPC), "
-                f"{ri.instance_type} instance",
+                f"USD {_rate(ri.recurring_hourly)} hourly fee per Linux/UNIX (Amazon VPC), {ri.instance_type} instance",
                 amount=reserved_hours,
                 rate=ri.recurring_hourly,
                 public_rate=None,
@@ -1031,9 +1039,7 @@ def reserved_instance_charges(
                     "reservation/AmortizedUpfrontFeeForBillingPeriod": money_text(amortised_fee),
                     "reservation/UnusedQuantity": quantity_text(unused_hours),
                     "reservation/UnusedRecurringFee": money_text(ri.recurring_hourly * unused_hours),
-                    "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod": money_text(
-                        amortised_fee - used_amortised
-                    ),
+                    "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod": money_text(amortised_fee - used_amortised),
                     "reservation/EffectiveCost": money_text(_ZERO),
                 },
             )
@@ -1378,9 +1384,7 @@ def invoice_ids(org: Organisation, period: BillingPeriod, is_open: bool) -> dict
     }
 
 
-def render_row(
-    org: Organisation, period: BillingPeriod, line: Line, invoices: Mapping[str, str]
-) -> dict[str, str]:
+def render_row(org: Organisation, period: BillingPeriod, line: Line, invoices: Mapping[str, str]) -> dict[str, str]:
     meter = line.meter
     row = {
         "identity/LineItemId": _line_item_id(period, line),
@@ -1491,8 +1495,7 @@ def manifest(
         "assemblyId": assembly,
         "account": org.payer.account_id,
         "columns": [
-            {"category": name.split("/", 1)[0], "name": name.split("/", 1)[1], "type": kind}
-            for name, kind in columns
+            {"category": name.split("/", 1)[0], "name": name.split("/", 1)[1], "type": kind} for name, kind in columns
         ],
         "charset": "UTF-8",
         "compression": "GZIP",

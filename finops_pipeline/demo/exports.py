@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from finops_pipeline.demo.organisation import Resource
 
 TEN_PLACES = Decimal("1e-10")
 CENT = Decimal("0.01")
@@ -61,6 +65,27 @@ class Window:
         return self.first_day + timedelta(days=offset)
 
 
+def group_hours(resource: Resource, demand: float, alive: int) -> list[tuple[int, int]]:
+    """(slot k, hours) of the instances of an autoscaling group that ran on a day (the AWS renderer's rule).
+
+    The group wants `instances x demand` instances, kept between `min_count` and `max_count`; instance k runs
+    for the share of the day's `alive` hours the group wants more than k. A single instance always runs.
+    """
+    if resource.max_count == 1:
+        desired = 1.0
+    else:
+        desired = min(resource.max_count, max(resource.min_count, resource.instances * demand))
+    slots = ((k, round(min(1.0, max(0.0, desired - k)) * alive)) for k in range(resource.max_count))
+    return [(k, hours) for k, hours in slots if hours > 0]
+
+
+def alive_hours(active: tuple[float, float], window: Window, index: int) -> int:
+    """Hours of window day `index` inside a lifetime given as fractions of the window (whole hours)."""
+    total = window.days * 24
+    start, end = round(active[0] * total), round(active[1] * total)
+    return max(0, min(end, index * 24 + 24) - max(start, index * 24))
+
+
 def next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
@@ -83,6 +108,24 @@ def quantity_text(value: Decimal) -> str:
 
 
 @dataclass(frozen=True)
+class InstanceDay:
+    """One instance of an autoscaling group (EC2 group, VM scale set, GCE instances) on one day."""
+
+    slot: int  # k: the group's k-th instance, the one that runs while the group wants more than k
+    resource_id: str  # what the bill calls it (EC2 instance id, Azure VM resource id)
+    zone: str
+    hours: int  # hours billed that day
+
+
+@dataclass(frozen=True)
+class GroupDay:
+    day: date
+    index: int  # day number in the window
+    demand: float  # the group's demand factor that day (the one its size followed)
+    instances: tuple[InstanceDay, ...]
+
+
+@dataclass(frozen=True)
 class ProviderExport:
     """The native export of one provider, as written under `root`."""
 
@@ -95,6 +138,9 @@ class ProviderExport:
     # Ground truth for reconciliation tests, from the newest assembly of each period.
     row_counts: dict[BillingPeriod, int] = field(default_factory=dict)
     totals: dict[BillingPeriod, Decimal] = field(default_factory=dict)  # e.g. Σ lineItem/UnblendedCost
+    # What the bill charges per charge day (Σ FOCUS BilledCost a correct mapping gives), where the renderer
+    # knows it: Azure (Σ actual Cost), GCP (Σ cost).
+    billed_by_day: dict[date, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,3 +154,15 @@ class DemoExports:
     @property
     def aws(self) -> ProviderExport:
         return self.providers["aws"]
+
+    @property
+    def azure(self) -> ProviderExport:
+        return self.providers["azure"]
+
+    @property
+    def gcp(self) -> ProviderExport:
+        return self.providers["gcp"]
+
+    @property
+    def kubernetes(self) -> ProviderExport:
+        return self.providers["kubernetes"]

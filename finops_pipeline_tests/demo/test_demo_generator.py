@@ -56,9 +56,7 @@ def _rows(frame: pl.DataFrame, line_item_type: str) -> pl.DataFrame:
 
 
 def _relative_files(root: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()
-    }
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()}
 
 
 # --- determinism ---------------------------------------------------------------------------------
@@ -75,14 +73,10 @@ def test_a_different_seed_changes_the_numbers_but_not_the_company(
     demo: DemoExports, bill: dict[str, pl.DataFrame], tmp_path: Path
 ) -> None:
     other = generate_demo(tmp_path, END, DAYS, seed=8)
-    other_bill = pl.concat(
-        [pl.read_csv(path, infer_schema=False) for path in other.aws.data_files], how="diagonal"
-    )
+    other_bill = pl.concat([pl.read_csv(path, infer_schema=False) for path in other.aws.data_files], how="diagonal")
 
     assert other.aws.totals != demo.aws.totals
-    assert {p.parent.name for p in other.aws.data_files}.isdisjoint(
-        {p.parent.name for p in demo.aws.data_files}
-    )
+    assert {p.parent.name for p in other.aws.data_files}.isdisjoint({p.parent.name for p in demo.aws.data_files})
     # Same organisation: same accounts and resource ids, only the noise moved. (Which autoscaling slots
     # ever ran can differ by one or two at the busiest peak, so instances and their volumes are compared
     # by overlap.)
@@ -121,9 +115,7 @@ def test_billing_periods_and_layout(demo: DemoExports) -> None:
     assert period_manifests == [f"{REPORT}/{folder}/finops-demo-Manifest.json" for folder in folders]
     # One assembly (csv + manifest) per closed period, two for the open one.
     assert len(assembly_files) == 2 * 3 + 2 * 2
-    assembly = re.compile(
-        rf"^{REPORT}/\d{{8}}-\d{{8}}/[0-9a-f-]{{36}}/finops-demo-(1\.csv\.gz|Manifest\.json)$"
-    )
+    assembly = re.compile(rf"^{REPORT}/\d{{8}}-\d{{8}}/[0-9a-f-]{{36}}/finops-demo-(1\.csv\.gz|Manifest\.json)$")
     assert all(assembly.match(key) for key in assembly_files), assembly_files
 
 
@@ -145,9 +137,7 @@ def test_period_root_manifest_points_to_the_newest_assembly(demo: DemoExports) -
             "end": f"{period.end:%Y%m%d}T000000.000Z",
         }
         assert uuid.UUID(manifest["assemblyId"]).version == 5
-        assert manifest["reportKeys"] == [
-            f"{REPORT}/{folder.name}/{manifest['assemblyId']}/finops-demo-1.csv.gz"
-        ]
+        assert manifest["reportKeys"] == [f"{REPORT}/{folder.name}/{manifest['assemblyId']}/finops-demo-1.csv.gz"]
         assert (root / manifest["reportKeys"][0]).is_file()
         # The root manifest is the newest assembly's own manifest, byte for byte.
         own = folder / manifest["assemblyId"] / "finops-demo-Manifest.json"
@@ -160,9 +150,7 @@ def test_period_root_manifest_points_to_the_newest_assembly(demo: DemoExports) -
     assert [p.name for p in demo.aws.data_files] == ["finops-demo-1.csv.gz"] * 4
 
 
-def test_the_open_month_keeps_an_older_superseded_assembly(
-    demo: DemoExports, bill: dict[str, pl.DataFrame]
-) -> None:
+def test_the_open_month_keeps_an_older_superseded_assembly(demo: DemoExports, bill: dict[str, pl.DataFrame]) -> None:
     folder = demo.aws.root / REPORT / "20261101-20261201"
     newest_id = json.loads((folder / "finops-demo-Manifest.json").read_text())["assemblyId"]
     assemblies = sorted(p.name for p in folder.iterdir() if p.is_dir())
@@ -200,9 +188,7 @@ def test_usage_covers_exactly_the_requested_days(bill: dict[str, pl.DataFrame]) 
         assert set(period["bill/BillingPeriodStartDate"]) == {f"{folder[:4]}-{folder[4:6]}-01T00:00:00Z"}
 
 
-def test_totals_reported_by_the_generator_match_the_files(
-    demo: DemoExports, bill: dict[str, pl.DataFrame]
-) -> None:
+def test_totals_reported_by_the_generator_match_the_files(demo: DemoExports, bill: dict[str, pl.DataFrame]) -> None:
     for period, path in zip(demo.aws.billing_periods, demo.aws.data_files, strict=True):
         frame = bill[path.parent.parent.name]
         assert _sum(frame, "lineItem/UnblendedCost") == demo.aws.totals[period]
@@ -313,9 +299,7 @@ def _assert_reserved_instances_close(frame: pl.DataFrame) -> int:
         assert abs(effective + unused - billed) < Decimal("1e-6")  # only per-row 10-place rounding
         # Hours add up too; covered usage is free at the line and costed in EffectiveCost.
         used_hours = _sum(used, "lineItem/UsageAmount")
-        assert used_hours + Decimal(fee["reservation/UnusedQuantity"]) == Decimal(
-            fee["reservation/TotalReservedUnits"]
-        )
+        assert used_hours + Decimal(fee["reservation/UnusedQuantity"]) == Decimal(fee["reservation/TotalReservedUnits"])
         assert set(used["lineItem/UnblendedCost"]) == {"0.0000000000"}
         for row in used.iter_rows(named=True):
             assert Decimal(row["reservation/EffectiveCost"]) == Decimal(
@@ -330,9 +314,7 @@ def _assert_savings_plan_closes(frame: pl.DataFrame) -> None:
     negation = _rows(frame, "SavingsPlanNegation")
 
     unused = _sum(fees, "savingsPlan/TotalCommitmentToDate") - _sum(fees, "savingsPlan/UsedCommitment")
-    assert _sum(covered, "savingsPlan/SavingsPlanEffectiveCost") + unused == _sum(
-        fees, "lineItem/UnblendedCost"
-    )
+    assert _sum(covered, "savingsPlan/SavingsPlanEffectiveCost") + unused == _sum(fees, "lineItem/UnblendedCost")
     assert _sum(negation, "lineItem/UnblendedCost") == -_sum(covered, "lineItem/UnblendedCost")
     assert negation.height == covered.height
     # Covered usage is priced on demand at the line, at the SP rate in SavingsPlanEffectiveCost.
@@ -342,9 +324,7 @@ def _assert_savings_plan_closes(frame: pl.DataFrame) -> None:
         assert Decimal(row["savingsPlan/SavingsPlanEffectiveCost"]) < Decimal(row["lineItem/UnblendedCost"])
     # Each day: used commitment = the SP effective cost of that day's covered usage.
     used: dict[str, Decimal] = {}
-    for day, cost in covered.select(
-        "lineItem/UsageStartDate", "savingsPlan/SavingsPlanEffectiveCost"
-    ).iter_rows():
+    for day, cost in covered.select("lineItem/UsageStartDate", "savingsPlan/SavingsPlanEffectiveCost").iter_rows():
         used[day] = used.get(day, ZERO) + Decimal(cost)
     for row in fees.iter_rows(named=True):
         assert Decimal(row["savingsPlan/UsedCommitment"]) == used.get(row["lineItem/UsageStartDate"], ZERO)
@@ -391,9 +371,9 @@ def test_reserved_instance_fee_for_a_full_month_by_hand(bill: dict[str, pl.DataF
     assert fee["reservation/TotalReservedUnits"] == str(hours)
     assert Decimal(fee["lineItem/UnblendedCost"]) == Decimal("0.056") * hours  # 249.984
     # $490 upfront per RI spread over 8,760 hours.
-    assert Decimal(fee["reservation/AmortizedUpfrontFeeForBillingPeriod"]) == (
-        Decimal(490) * hours / 8760
-    ).quantize(Decimal("1e-10"))
+    assert Decimal(fee["reservation/AmortizedUpfrontFeeForBillingPeriod"]) == (Decimal(490) * hours / 8760).quantize(
+        Decimal("1e-10")
+    )
     assert Decimal(fee["reservation/UpfrontValue"]) == Decimal("2940")
     # Sized on the weekday floor: some unused hours (weekends), but well under 10 %.
     assert 0 < Decimal(fee["reservation/UnusedQuantity"]) < hours / 10
@@ -449,9 +429,7 @@ def test_a_gpu_instance_starts_and_stops_mid_period(bill: dict[str, pl.DataFrame
 
 def test_tags_carry_the_usual_mess(bill: dict[str, pl.DataFrame]) -> None:
     frame = _all(bill)
-    teams = set(frame["resourceTags/user:team"].drop_nulls()) | set(
-        frame["resourceTags/user:Team"].drop_nulls()
-    )
+    teams = set(frame["resourceTags/user:team"].drop_nulls()) | set(frame["resourceTags/user:Team"].drop_nulls())
     assert {"payments", "paymnets", "data", "Data", "ml", "ML", "platform"} <= teams
     assert set(frame["resourceTags/user:env"].drop_nulls()) >= {"prod", "production", "Production", "sandbox"}
     assert set(frame["resourceTags/user:cost-center"].drop_nulls()) >= {"CC-2001", "cc-2001", "3001"}
