@@ -57,7 +57,7 @@ def summary(result, first_day: date, last_day: date) -> str:
             lines.append("\ncore.focus_costs by provider and billing period:")
             for row in by_month.iter_rows(named=True):
                 lines.append(
-                    f"  {row['provider']:<8} {row['billing_period']:%Y-%m}  {row['rows']:>8} rows  "
+                    f"  {row['provider']:<14} {row['billing_period']:%Y-%m}  {row['rows']:>8} rows  "
                     f"billed {row['billed_cost']:>14,.2f}  effective {row['effective_cost']:>14,.2f}"
                 )
         if wh.table_exists("core.quarantine"):
@@ -67,12 +67,21 @@ def summary(result, first_day: date, last_day: date) -> str:
                 {"a": first_day, "b": last_day},
             )
             lines.append(f"core.quarantine: {quarantined['n'][0]} rows, cost {quarantined['cost'][0] or 0:,.2f}")
+        if wh.table_exists("core.k8s_usage"):
+            k8s = wh.read_frame(
+                "SELECT COUNT(*) AS n, COUNT(DISTINCT cluster) AS clusters FROM core.k8s_usage "
+                'WHERE "x_ChargeDay" BETWEEN :a AND :b',
+                {"a": first_day, "b": last_day},
+            )
+            lines.append(f"core.k8s_usage: {k8s['n'][0]} container-days in {k8s['clusters'][0]} cluster(s)")
         location = wh.describe()
     checks = result.get_asset_check_evaluations()
     passed = [c for c in checks if c.passed]
     lines.append(f"\nchecks: {len(passed)} passed, {len(checks) - len(passed)} failed")
-    for check in checks:
-        lines.append(f"  {'ok  ' if check.passed else 'FAIL'} {check.asset_key.to_user_string()}:{check.check_name}")
+    for check in sorted(checks, key=lambda c: (c.passed, c.asset_key.to_user_string(), c.check_name)):
+        asset = check.asset_key.to_user_string()
+        if not check.passed or asset == "focus_costs":
+            lines.append(f"  {'ok  ' if check.passed else 'FAIL'} {asset}:{check.check_name}")
     lines += [
         f"\nwarehouse: {location}",
         f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} uv run dagster dev   (then http://localhost:3000)",
