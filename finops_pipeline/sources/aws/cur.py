@@ -26,6 +26,7 @@ import polars as pl
 from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
+from finops_pipeline.sources.files import leading_bytes, paths_and_names, text_where_types_differ
 
 SOURCE_FILE = "x_SourceFile"
 SOURCE_ROW = "x_SourceRowNumber"
@@ -147,17 +148,11 @@ def scan_cur(files: Sequence[Path], *, source_names: Sequence[str] | None = None
     Files with different columns are concatenated diagonally; where files disagree on a column's type
     (CSV text vs parquet decimal), it is text for all of them and the mapping parses it.
     """
-    paths = [Path(f) for f in files]
-    if source_names is None:
-        names = [str(p.resolve()) for p in paths]
-    elif len(source_names) != len(paths):
-        raise ValueError(f"{len(paths)} files but {len(source_names)} source names")
-    else:
-        names = list(source_names)
+    paths, names = paths_and_names(files, source_names)
     if not paths:
         return pl.LazyFrame(schema=_empty_schema())
     frames = [_scan_file(path, name) for path, name in zip(paths, names, strict=True)]
-    return pl.concat(_harmonise_types(frames), how="diagonal")
+    return pl.concat(text_where_types_differ(frames, except_columns={TAG_MAP}), how="diagonal")
 
 
 def parse_number(column: str, dtype: pl.DataType) -> pl.Expr:
@@ -202,13 +197,7 @@ def _empty_schema() -> dict[str, pl.DataType]:
 
 
 def _scan_file(path: Path, name: str) -> pl.LazyFrame:
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as error:
-        raise SourceFileError(name, f"cannot open: {error}") from error
-    if not magic:
-        raise SourceFileError(name, "file is empty")
+    magic = leading_bytes(path, name)
     if magic == b"PAR1":
         frame, headers = _scan_parquet(path, name)
         return _select_mapped_columns(frame, headers, name, blank=_empty_to_null, blank_tag=_empty_to_null)
@@ -333,19 +322,3 @@ def _whitespace_to_null(text: pl.Expr) -> pl.Expr:
 def _as_map(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """CUR 2.0 map columns are Map(String, String); older writers store them as a list of key/value structs."""
     return expr.list.to_map() if isinstance(dtype, pl.List) else expr
-
-
-def _harmonise_types(frames: list[pl.LazyFrame]) -> list[pl.LazyFrame]:
-    """A column typed differently by different files (CSV text vs parquet decimal) becomes text in all."""
-    schemas = [frame.collect_schema() for frame in frames]
-    dtypes: dict[str, set[pl.DataType]] = {}
-    for schema in schemas:
-        for column, dtype in schema.items():
-            dtypes.setdefault(column, set()).add(dtype)
-    mixed = {column for column, kinds in dtypes.items() if len(kinds) > 1 and column != TAG_MAP}
-    if not mixed:
-        return frames
-    return [
-        frame.with_columns(pl.col(c).cast(pl.String) for c in mixed if c in schema)
-        for frame, schema in zip(frames, schemas, strict=True)
-    ]

@@ -26,6 +26,7 @@ import polars as pl
 from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import MONEY
 from finops_pipeline.sources.errors import SourceFileError
+from finops_pipeline.sources.files import paths_and_names
 
 SOURCE_FILE = "x_SourceFile"
 SOURCE_ROW = "x_SourceRowNumber"
@@ -148,13 +149,7 @@ def scan_cost_export(files: Sequence[Path], *, source_names: Sequence[str] | Non
     `x_SourceRowNumber` (1-based data row in that file; a quoted multi-line value is one row). Columns
     outside `COLUMNS` are not read.
     """
-    paths = [Path(f) for f in files]
-    if source_names is None:
-        names = [str(p.resolve()) for p in paths]
-    elif len(source_names) != len(paths):
-        raise ValueError(f"{len(paths)} files but {len(source_names)} source names")
-    else:
-        names = list(source_names)
+    paths, names = paths_and_names(files, source_names)
     frames = [_read_file(path, name) for path, name in zip(paths, names, strict=True)]
     if not frames:
         return pl.LazyFrame(schema=export_schema())

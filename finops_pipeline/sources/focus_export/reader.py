@@ -26,6 +26,7 @@ import polars as pl
 
 from finops_pipeline.focus.schema import TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
+from finops_pipeline.sources.files import leading_bytes, paths_and_names, text_where_types_differ
 from finops_pipeline.sources.focus_export.columns import (
     FOCUS_VERSION,
     REQUIRED_COLUMNS,
@@ -46,28 +47,16 @@ def scan_focus_export(files: Sequence[Path | str], *, source_names: Sequence[str
     (`source_names[i]`, else the absolute path), `x_SourceRowNumber` (1-based data row in that file) and
     `x_FocusVersion` (per file, `detect_focus_version` of its headers).
     """
-    paths = [Path(f) for f in files]
-    if source_names is None:
-        names = [str(p.resolve()) for p in paths]
-    elif len(source_names) != len(paths):
-        raise ValueError(f"{len(paths)} files but {len(source_names)} source names")
-    else:
-        names = list(source_names)
+    paths, names = paths_and_names(files, source_names)
     if not paths:
         schema = {c: pl.String for c in REQUIRED_COLUMNS}
         return pl.LazyFrame(schema={**schema, SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64, FOCUS_VERSION: pl.String})
     frames = [_scan_file(path, name) for path, name in zip(paths, names, strict=True)]
-    return pl.concat(_harmonise_types(frames), how="diagonal")
+    return pl.concat(text_where_types_differ(frames), how="diagonal")
 
 
 def _scan_file(path: Path, name: str) -> pl.LazyFrame:
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as error:
-        raise SourceFileError(name, f"cannot open: {error}") from error
-    if not magic:
-        raise SourceFileError(name, "file is empty")
+    magic = leading_bytes(path, name)
     frame = _scan_parquet(path, name) if magic == b"PAR1" else _read_csv(path, name, magic)
     headers = [c for c in frame.collect_schema() if c != SOURCE_ROW]
     described = describe_focus_export(headers)
@@ -156,19 +145,3 @@ def _key_value_list_to_json(expr: pl.Expr) -> pl.Expr:
 
 def _json_escape(text: pl.Expr) -> pl.Expr:
     return text.str.replace_many(_JSON_SPECIAL, _JSON_ESCAPED)
-
-
-def _harmonise_types(frames: list[pl.LazyFrame]) -> list[pl.LazyFrame]:
-    """A column typed differently by different files (CSV text vs parquet decimal) becomes text in all."""
-    schemas = [frame.collect_schema() for frame in frames]
-    dtypes: dict[str, set[pl.DataType]] = {}
-    for schema in schemas:
-        for column, dtype in schema.items():
-            dtypes.setdefault(column, set()).add(dtype)
-    mixed = {column for column, kinds in dtypes.items() if len(kinds) > 1}
-    if not mixed:
-        return frames
-    return [
-        frame.with_columns(pl.col(c).cast(pl.String) for c in mixed if c in schema)
-        for frame, schema in zip(frames, schemas, strict=True)
-    ]

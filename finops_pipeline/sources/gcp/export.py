@@ -39,6 +39,7 @@ import polars as pl
 from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
+from finops_pipeline.sources.files import paths_and_names
 from finops_pipeline.sources.gcp.records import parse_record_list
 
 SOURCE_FILE = "x_SourceFile"
@@ -144,13 +145,7 @@ def scan_billing_export(files: Sequence[Path], *, source_names: Sequence[str] | 
     (`source_names[i]`, else the absolute path) and `x_SourceRowNumber`. A file that cannot be read, or lacks a
     column of REQUIRED_COLUMNS, raises SourceFileError naming the file (and the column).
     """
-    paths = [Path(f) for f in files]
-    if source_names is None:
-        names = [str(p.resolve()) for p in paths]
-    elif len(source_names) != len(paths):
-        raise ValueError(f"{len(paths)} files but {len(source_names)} source names")
-    else:
-        names = list(source_names)
+    paths, names = paths_and_names(files, source_names)
     if not paths:
         return pl.LazyFrame(schema=export_schema())
     frames = [_scan_file(path, name) for path, name in zip(paths, names, strict=True)]

@@ -34,6 +34,7 @@ import polars as pl
 from finops_pipeline.focus.parsing import to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
+from finops_pipeline.sources.files import leading_bytes, paths_and_names
 from finops_pipeline.sources.kubernetes.schema import (
     K8S_USAGE_SCHEMA,
     OPENCOST_COST_FIELDS,
@@ -132,13 +133,7 @@ def scan_opencost_csv(
     allocation's own `properties.cluster` is kept). `source` → `x_SourceName`; `source_files[i]` (default: the
     absolute path) → `x_SourceFile` and the name in error messages.
     """
-    paths = [Path(f) for f in files]
-    if source_files is None:
-        names = [str(p.resolve()) for p in paths]
-    elif len(source_files) != len(paths):
-        raise ValueError(f"{len(paths)} files but {len(source_files)} source names")
-    else:
-        names = list(source_files)
+    paths, names = paths_and_names(files, source_files)
     frames = [_scan_file(path, name, cluster=cluster, source=source) for path, name in zip(paths, names, strict=True)]
     if not frames:
         return pl.LazyFrame(schema=K8S_USAGE_SCHEMA)
@@ -163,13 +158,7 @@ def detect_layout(columns: Sequence[str]) -> str:
 
 
 def _scan_file(path: Path, name: str, *, cluster: str | None, source: str) -> pl.LazyFrame:
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as error:
-        raise SourceFileError(name, f"cannot open: {error}") from error
-    if not magic:
-        raise SourceFileError(name, "file is empty")
+    magic = leading_bytes(path, name)
     if magic == b"PAR1":
         frame = pl.scan_parquet(path, row_index_name=ROW, row_index_offset=1)
         try:
