@@ -82,8 +82,12 @@ def summary(result, first_day: date, last_day: date) -> str:
         asset = check.asset_key.to_user_string()
         if not check.passed or asset == "focus_costs":
             lines.append(f"  {'ok  ' if check.passed else 'FAIL'} {asset}:{check.check_name}")
+    from finops_pipeline.defs.gx import gx_root
+    from finops_pipeline.quality.gx_suites import data_docs_index
+
     lines += [
         f"\nwarehouse: {location}",
+        f"data quality report (Great Expectations Data Docs): {data_docs_index(gx_root())}",
         f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} uv run dagster dev   (then http://localhost:3000)",
     ]
     return "\n".join(lines)

@@ -5,6 +5,7 @@ import dagster as dg
 from finops_pipeline.defs.core import focus_costs
 from finops_pipeline.defs.dbt import dbt_resource, finops_marts
 from finops_pipeline.defs.freshness import freshness_checks, freshness_sensor
+from finops_pipeline.defs.gx import gx_checks
 from finops_pipeline.defs.kubernetes import k8s_usage
 from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.schedules import daily_refresh_job, daily_refresh_schedule
@@ -16,7 +17,7 @@ def build_definitions() -> dg.Definitions:
     """Built in a function so tests (and the CLI) get resources that reflect the current environment."""
     return dg.Definitions(
         assets=[*source_assets, k8s_usage, focus_costs, finops_marts],
-        asset_checks=freshness_checks,
+        asset_checks=[*freshness_checks, *gx_checks],
         jobs=[daily_refresh_job],
         schedules=[daily_refresh_schedule],
         sensors=[freshness_sensor, new_billing_data_sensor],

@@ -12,7 +12,9 @@ def test_definitions_load_with_blocking_money_checks():
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {"aws_billing", "focus_costs", "quarantine"}
     focus_checks = {
-        key.name: graph.get_check_spec(key) for key in graph.asset_check_keys if key.asset_key.path == ["focus_costs"]
+        key.name: graph.get_check_spec(key)
+        for key in graph.asset_check_keys
+        if key.asset_key.path == ["focus_costs"] and key.name != "great_expectations"
     }
     assert set(focus_checks) == {
         "reconciles_to_source",
@@ -22,6 +24,8 @@ def test_definitions_load_with_blocking_money_checks():
     }
     assert all(spec.blocking for spec in focus_checks.values())
     freshness = {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "freshness_check"}
+    gx = {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "great_expectations"}
+    assert gx == {"focus_costs", "quarantine", "k8s_usage"}
     assert freshness == {"aws_billing", "azure_billing", "gcp_billing", "focus_export_billing", "k8s_usage"}
     assert defs.resolve_job_def("daily_refresh") is not None
 

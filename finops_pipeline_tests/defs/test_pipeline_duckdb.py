@@ -47,6 +47,7 @@ def test_demo_run_reconciles_to_the_generated_cur_to_the_cent_and_reruns_idempot
         "allowed_values": True,
         "mandatory_columns_not_null": True,
         "charge_period_start_before_end": True,
+        "great_expectations": True,
     }
     assert all(c.passed for c in evaluations)  # the dbt tests on the marts too
 
@@ -150,4 +151,6 @@ def test_finops_demo_command_prints_the_summary(tmp_path, monkeypatch, capsys):
     assert " 0 failed" in out
     assert str(tmp_path / "warehouse.duckdb") in out
     assert "dagster dev" in out
+    docs = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert f"Data Docs): {docs}" in out and docs.exists()
     shutil.rmtree(tmp_path / "demo")
