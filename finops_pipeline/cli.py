@@ -88,7 +88,7 @@ def summary(result, first_day: date, last_day: date) -> str:
     lines += [
         f"\nwarehouse: {location}",
         f"data quality report (Great Expectations Data Docs): {data_docs_index(gx_root())}",
-        f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} uv run dagster dev   (then http://localhost:3000)",
+        "open the UI: uv run finops ui   (dagster dev on this instance, then http://localhost:3000)",
     ]
     return "\n".join(lines)
 
@@ -115,17 +115,29 @@ def run(first_day: date, last_day: date) -> int:
     return 0 if result.success else 1
 
 
+def ui() -> int:
+    """`dagster dev` on the embedded instance. The repo's dagster.yaml is the production (Postgres) instance,
+    which plain `dagster dev` in the repo root would pick up when DAGSTER_HOME is unset."""
+    home = _use_local_dagster_home()
+    print(f"finops: Dagster UI on the instance in {home} (http://localhost:3000)")
+    os.execvp("dagster", ["dagster", "dev", "-m", "finops_pipeline.definitions"])
+    return 0  # not reached: exec replaces this process
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="finops", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="generate demo exports and run the pipeline on them")
     demo_parser.add_argument("--days", type=int, default=30, help="days to materialise, ending today (default 30)")
+    commands.add_parser("ui", help="open the Dagster UI on the embedded instance (dagster dev)")
     run_parser = commands.add_parser("run", help="run the daily job for a range of days on configured sources")
     run_parser.add_argument("first_day", type=date.fromisoformat)
     run_parser.add_argument("last_day", type=date.fromisoformat)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.days)
+    if args.command == "ui":
+        return ui()
     return run(args.first_day, args.last_day)
 
 

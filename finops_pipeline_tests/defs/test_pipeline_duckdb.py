@@ -150,7 +150,7 @@ def test_finops_demo_command_prints_the_summary(tmp_path, monkeypatch, capsys):
     assert "ok   focus_costs:reconciles_to_source" in out
     assert " 0 failed" in out
     assert str(tmp_path / "warehouse.duckdb") in out
-    assert "dagster dev" in out
+    assert "uv run finops ui" in out
     docs = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert f"Data Docs): {docs}" in out and docs.exists()
     shutil.rmtree(tmp_path / "demo")
