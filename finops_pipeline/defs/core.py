@@ -120,21 +120,15 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
                 ),
             },
         )
-        for name, (check, _) in CHECKS.items():
+        gates = [(name, check, dg.AssetCheckSeverity.ERROR) for name, (check, _) in CHECKS.items()]
+        warnings = [(name, check, dg.AssetCheckSeverity.WARN) for name, check in CONFORMANCE.items()]
+        for name, check, severity in gates + warnings:
             passed, details = check(wh, days)
             yield dg.AssetCheckResult(
                 asset_key="focus_costs",
                 check_name=name,
                 passed=passed,
-                metadata={key: _metadata_value(value) for key, value in details.items()},
-            )
-        for name, check in CONFORMANCE.items():
-            passed, details = check(wh, days)
-            yield dg.AssetCheckResult(
-                asset_key="focus_costs",
-                check_name=name,
-                passed=passed,
-                severity=dg.AssetCheckSeverity.WARN,
+                severity=severity,
                 metadata={key: _metadata_value(value) for key, value in details.items()},
             )
 
