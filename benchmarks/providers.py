@@ -1,0 +1,208 @@
+"""Per-provider normalisation benchmark (Azure, GCP, FOCUS export) against a polars floor.
+
+    uv run python benchmarks/providers.py --rows 10000000 --provider azure|gcp|focus_export|all
+
+1. Generates (once per provider and row count, cached in benchmarks/.data/) an input of --rows rows by
+   repeating real sample rows:
+   * azure: finops-toolkit EA_AmortizedCost_Small.csv (28 rows), ResourceId suffixed with the copy number;
+     CSV, the only format `scan_cost_export` reads;
+   * gcp: koku's gcp_202011_…csv (25 rows, flattened CSV export); CSV: `scan_billing_export` reads parquet
+     only in BigQuery's nested shape (structs, lists of structs), not this flattened one;
+   * focus_export: FOCUS-Sample-Data focus_sample.csv (1,000 rows) as read (all columns text), written as
+     parquet, which `scan_focus_export` reads lazily; ResourceId suffixed with the copy number, so the
+     file does not compress to nothing.
+   Generation runs in its own subprocess: Linux carries a parent's peak RSS into its children's ru_maxrss.
+2. In separate subprocesses, each reporting its own wall time, CPU time and peak RSS (ru_maxrss), --repeat
+   times each, alternating:
+   (a) floor: bare polars decode and rewrite of every column (scan_csv / scan_parquet → sink_parquet);
+   (b) ours: scan_* → *_to_focus(…, source_name=…) → sink_parquet.
+3. Prints the best of the repeats, the ratios b/a and whether (b) is under 1.5× the floor (wall) and under
+   3 GB peak RSS. Both run with the same polars streaming chunk size (STREAMING_CHUNK_ROWS).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aws_normalise import DATA_DIR, _cpu_seconds, best_of
+
+from finops_pipeline.sources.aws.focus_mapping import STREAMING_CHUNK_ROWS
+
+SHARED = (Path(__file__).resolve().parent.parent / ".." / "shared" / "data").resolve()
+SAMPLES = {
+    "azure": SHARED / "finops-toolkit" / "EA_AmortizedCost_Small.csv",
+    "gcp": SHARED / "koku" / "gcp_202011_30c31bca571d9b7f3b2c8459dd8bc34a_2020-11-08_2020-11-11.csv",
+    "focus_export": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
+}
+FORMATS = {"azure": "csv", "gcp": "csv", "focus_export": "parquet"}
+VARIED_COLUMN = {"azure": "ResourceId", "focus_export": "ResourceId"}
+SPEED_TARGET = 1.5
+MEMORY_TARGET_BYTES = 3 * 1024**3
+BLOCK_ROWS = 200_000
+
+
+def generate(provider: str, rows: int) -> Path:
+    """The scaled input, written one block of repeated sample rows at a time to keep memory flat."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    fmt = FORMATS[provider]
+    target = DATA_DIR / f"{provider}_{rows}.{fmt}"
+    if target.exists():
+        return target
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    base = pl.read_csv(SAMPLES[provider], infer_schema=False)
+    copies_per_block = max(1, BLOCK_ROWS // base.height)
+    partial = target.with_suffix(".partial")
+    writer = None
+    with open(partial, "wb") as out:
+        written, copy = 0, 0
+        while written < rows:
+            n = min(copies_per_block, -(-(rows - written) // base.height))
+            block = pl.concat([base.with_columns(__copy=pl.lit(copy + i)) for i in range(n)]).head(rows - written)
+            varied = VARIED_COLUMN.get(provider)
+            if varied:
+                suffix = pl.lit("-c") + pl.col("__copy").cast(pl.String)
+                block = block.with_columns(
+                    pl.when(pl.col(varied).fill_null("") == "")
+                    .then(pl.col(varied))
+                    .otherwise(pl.col(varied) + suffix)
+                    .alias(varied)
+                )
+            block = block.drop("__copy")
+            if fmt == "csv":
+                block.write_csv(out, include_header=written == 0)
+            else:
+                table = block.to_arrow()
+                writer = writer or pq.ParquetWriter(out, table.schema, compression="snappy")
+                writer.write_table(table)
+            written += block.height
+            copy += n
+        if writer:
+            writer.close()
+    partial.rename(target)
+    return target
+
+
+def measure(provider: str, kind: str, source: Path, output: Path, chunk_rows: int) -> dict:
+    """Runs in its own process: one pipeline, its wall and CPU time and this process's peak RSS."""
+    import polars as pl
+
+    cpu_before, started = _cpu_seconds(), time.perf_counter()
+    mode = "sink"
+    with pl.Config(streaming_chunk_size=chunk_rows or None):
+        if kind == "floor":
+            if FORMATS[provider] == "csv":
+                pl.scan_csv(source, infer_schema=False).sink_parquet(output)
+            else:
+                pl.scan_parquet(source).sink_parquet(output)
+        else:
+            focus = _ours(provider, source)
+            try:
+                focus.sink_parquet(output)
+            except pl.exceptions.InvalidOperationError:  # a plan the streaming sink cannot run
+                mode = "collect+write"
+                focus.collect().write_parquet(output)
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    rows = pl.scan_parquet(output).select(pl.len()).collect().item()
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak, "rows_out": rows, "mode": mode}
+
+
+def _ours(provider: str, source: Path):
+    name = f"benchmark-{provider}"
+    if provider == "azure":
+        from finops_pipeline.sources import azure
+
+        export = azure.scan_cost_export([source], source_names=[name])
+        return azure.cost_export_to_focus(export, source_name=name, lookups=azure.default_lookups())
+    if provider == "gcp":
+        from finops_pipeline.sources.gcp.export import scan_billing_export
+        from finops_pipeline.sources.gcp.focus_mapping import billing_export_to_focus
+
+        return billing_export_to_focus(scan_billing_export([source], source_names=[name]), source_name=name)
+    from finops_pipeline.sources.focus_export import focus_export_to_focus, scan_focus_export
+
+    return focus_export_to_focus(scan_focus_export([source], source_names=[name]), source_name=name)
+
+
+def generate_in_subprocess(provider: str, rows: int) -> Path:
+    """Keeps this process small: a child's ru_maxrss starts at its parent's peak (kept across fork + exec)."""
+    args = [sys.executable, __file__, "--generate", "--provider", provider, "--rows", str(rows)]
+    done = subprocess.run(args, check=True, capture_output=True, text=True)
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def run_in_subprocess(provider: str, kind: str, source: Path, chunk_rows: int) -> dict:
+    output = DATA_DIR / f"out_{provider}_{kind}.parquet"
+    args = [sys.executable, __file__, "--measure", kind, "--provider", provider, "--source", str(source)]
+    args += ["--output", str(output), "--chunk-rows", str(chunk_rows)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    output.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{provider} {kind} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench(provider: str, args) -> None:
+    started = time.perf_counter()
+    source = generate_in_subprocess(provider, args.rows)
+    print(
+        f"\n== {provider}: {source.name}, {args.rows:,} rows, {source.stat().st_size / 1e6:,.0f} MB"
+        f" (ready in {time.perf_counter() - started:.1f} s); load average {os.getloadavg()[0]:.2f}"
+    )
+    runs: dict[str, list[dict]] = {"floor": [], "ours": []}
+    for _ in range(args.repeat):
+        for kind in runs:
+            runs[kind].append(run_in_subprocess(provider, kind, source, args.chunk_rows))
+    floor, ours = best_of(runs["floor"]), best_of(runs["ours"])
+    labels = (
+        (floor, "(a) floor: decode + rewrite all columns"),
+        (ours, f"(b) ours ({runs['ours'][0]['mode']})"),
+    )
+    for result, label in labels:
+        print(
+            f"{label:40s} wall {result['seconds']:7.2f} s  CPU {result['cpu_seconds']:7.2f} s"
+            f"  peak RSS {result['peak_bytes'] / 1024**2:7.0f} MiB  rows out {result['rows_out']:,}"
+        )
+    ratio, cpu_ratio = ours["seconds"] / floor["seconds"], ours["cpu_seconds"] / floor["cpu_seconds"]
+    print(f"ratio b/a: wall {ratio:.2f}, CPU {cpu_ratio:.2f}   (best of {args.repeat})")
+    print(f"target < {SPEED_TARGET}x floor (wall): {'met' if ratio < SPEED_TARGET else 'NOT met'}")
+    print(f"target peak < 3 GB:        {'met' if ours['peak_bytes'] < MEMORY_TARGET_BYTES else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--provider", choices=[*SAMPLES, "all"], default="all")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each pipeline, alternating (default 1)")
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=STREAMING_CHUNK_ROWS,
+        help=f"polars streaming chunk rows for both pipelines; 0 = polars default (default {STREAMING_CHUNK_ROWS:,})",
+    )
+    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["floor", "ours"], help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        print(generate(args.provider, args.rows))
+        return
+    if args.measure:
+        print(json.dumps(measure(args.provider, args.measure, args.source, args.output, args.chunk_rows)))
+        return
+    chunk = f"{args.chunk_rows:,} rows" if args.chunk_rows else "polars default"
+    print(f"streaming chunk: {chunk}; {os.cpu_count()} CPUs")
+    for provider in SAMPLES if args.provider == "all" else [args.provider]:
+        bench(provider, args)
+
+
+if __name__ == "__main__":
+    main()
