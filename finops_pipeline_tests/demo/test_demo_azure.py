@@ -19,6 +19,7 @@ from finops_pipeline.defs.sources import azure_export_groups, scan_azure_export_
 from finops_pipeline.demo import DemoExports
 from finops_pipeline.focus.conform import REASON, conform_to_focus
 from finops_pipeline.sources import azure as az
+from finops_pipeline_tests.paths import SHARED_DATA
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -30,17 +31,14 @@ RESERVATION_TOTAL = Decimal("1999.00") * 4
 # Window days the reservation is active in each billing month: 7-30 Sep, all October, 1-22 Nov.
 RESERVED_DAYS = {"20260801-20260831": 0, "20260901-20260930": 24, "20261001-20261031": 31, "20261101-20261130": 22}
 
-EA_HEADER = [
-    "BillingAccountId", "BillingAccountName", "BillingPeriodStartDate", "BillingPeriodEndDate", "BillingProfileId",
-    "BillingProfileName", "AccountOwnerId", "AccountName", "SubscriptionId", "SubscriptionName", "Date", "Product",
-    "PartNumber", "MeterId", "ServiceFamily", "MeterCategory", "MeterSubCategory", "MeterRegion", "MeterName",
-    "Quantity", "EffectivePrice", "Cost", "UnitPrice", "BillingCurrency", "ResourceLocation", "AvailabilityZone",
-    "ConsumedService", "ResourceId", "ResourceName", "ServiceInfo1", "ServiceInfo2", "AdditionalInfo", "Tags",
-    "InvoiceSectionId", "InvoiceSection", "CostCenter", "UnitOfMeasure", "ResourceGroup", "ReservationId",
-    "ReservationName", "ProductOrderId", "ProductOrderName", "OfferId", "IsAzureCreditEligible", "Term",
-    "PublisherName", "PlanName", "ChargeType", "Frequency", "PublisherType", "PayGPrice", "PricingModel",
-    "CostAllocationRuleName", "benefitId", "benefitName",
-]  # fmt: skip
+
+def _real_ea_header() -> list[str]:
+    """The column set of Microsoft's own EA cost-details export (finops-toolkit sample)."""
+    with open(SHARED_DATA / "finops-toolkit" / "EA_ActualCost_Small.csv", encoding="utf-8-sig") as f:
+        return next(csv.reader(f))
+
+
+EA_HEADER = _real_ea_header()
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
