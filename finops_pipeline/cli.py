@@ -5,7 +5,7 @@ import os
 import sys
 from datetime import UTC, date, datetime, timedelta
 
-from finops_pipeline.settings import finops_home, warehouse_url
+from finops_pipeline.settings import config_dir, finops_home, warehouse_url
 
 
 def _use_local_dagster_home() -> str:
@@ -94,13 +94,15 @@ def summary(result, first_day: date, last_day: date) -> str:
 
 
 def demo(days: int) -> int:
-    from finops_pipeline.demo import generate_demo
+    from finops_pipeline.demo import generate_demo, install_demo_config
 
     _use_local_dagster_home()
     today = datetime.now(UTC).date()
     exports = finops_home() / "demo"
     print(f"finops: generating the demo organisation's billing exports (90 days to {today}) in {exports}")
     generate_demo(exports, end_date=today, days=90)
+    for path in install_demo_config(config_dir()):
+        print(f"finops: wrote the demo's {path.name} to {path.parent} (edit it there)")
     first_day = today - timedelta(days=days - 1)
     print(f"finops: materialising every asset for {first_day} … {today} in one Dagster run")
     result = run_daily_job(first_day, today)

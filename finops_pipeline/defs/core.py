@@ -5,9 +5,10 @@ import os
 import dagster as dg
 import polars as pl
 
+from finops_pipeline.defs.metadata import metadata_value, money_text
 from finops_pipeline.defs.partitions import daily_partitions, single_run
 from finops_pipeline.defs.resources import WarehouseResource
-from finops_pipeline.defs.run_window import days_in_run, money_text
+from finops_pipeline.defs.run_window import days_in_run
 from finops_pipeline.defs.sources import SOURCES
 from finops_pipeline.focus import CORE_TABLE_SCHEMA, REASON, conform_to_focus
 from finops_pipeline.quality import focus_checks
@@ -129,24 +130,5 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
                 check_name=name,
                 passed=passed,
                 severity=severity,
-                metadata={key: _metadata_value(value) for key, value in details.items()},
+                metadata={key: metadata_value(value) for key, value in details.items()},
             )
-
-
-def _metadata_value(value) -> dg.MetadataValue:
-    if isinstance(value, int):
-        return dg.MetadataValue.int(value)
-    if isinstance(value, dict | list):
-        return dg.MetadataValue.json(_jsonable(value))
-    return dg.MetadataValue.text(str(value))
-
-
-def _jsonable(value):
-    """Decimals and dates as text so metadata stays exact and serialisable."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, int | float | str | bool) or value is None:
-        return value
-    return str(value)

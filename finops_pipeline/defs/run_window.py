@@ -9,8 +9,3 @@ def days_in_run(context: dg.AssetExecutionContext) -> list[date]:
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()  # end is exclusive
     return [start + timedelta(days=i) for i in range((end - start).days)]
-
-
-def money_text(value) -> str:
-    """Decimal money for metadata, exact (metadata floats would round)."""
-    return "0.00" if value is None else f"{value:.2f}"

@@ -16,9 +16,10 @@ import dagster as dg
 import polars as pl
 
 from finops_pipeline.connectors import BillingFileStore, LocalDirectoryStore, S3Store
+from finops_pipeline.defs.metadata import money_text
 from finops_pipeline.defs.partitions import daily_partitions, single_run
 from finops_pipeline.defs.resources import WarehouseResource
-from finops_pipeline.defs.run_window import days_in_run, money_text
+from finops_pipeline.defs.run_window import days_in_run
 from finops_pipeline.focus import CORE_TABLE_SCHEMA, MONEY, REASON
 from finops_pipeline.settings import finops_home
 from finops_pipeline.sources import azure, focus_export

@@ -33,7 +33,23 @@ __all__ = [
     "Window",
     "build_organisation",
     "generate_demo",
+    "install_demo_config",
 ]
+
+DEMO_CONFIG = Path(__file__).parent / "config"
+
+
+def install_demo_config(config_dir: Path) -> list[Path]:
+    """Copy the demo organisation's settings files (allocation rules, headcount driver, rate card, budgets)
+    into `config_dir`, leaving files that are already there alone (the user may have edited them)."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    installed = []
+    for source in sorted(DEMO_CONFIG.iterdir()):
+        target = config_dir / source.name
+        if source.is_file() and not target.exists():
+            shutil.copyfile(source, target)
+            installed.append(target)
+    return installed
 
 
 def generate_demo(out_dir: Path, end_date: date, days: int = 90, seed: int = 7) -> DemoExports:
