@@ -4,6 +4,8 @@ They never raise on a bad value: they return null, and the caller compares with 
 row and column that did not parse (see `conform.py` and the source normalisers).
 """
 
+from collections.abc import Callable
+
 import polars as pl
 
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
@@ -40,3 +42,53 @@ def blank_to_null(expr: pl.Expr) -> pl.Expr:
     """Exports write missing values as "", "NULL" or whitespace; FOCUS wants real nulls."""
     text = expr.cast(pl.String).str.strip_chars()
     return pl.when(~text.is_in(["", "NULL", "null", "None", "N/A"])).then(text)  # keeps the column's name
+
+
+# A parse cache keeps at most this many distinct values (per expression); beyond it each batch parses its own.
+_DISTINCT_CACHE_LIMIT = 50_000
+
+
+def parse_each_distinct(text: pl.Expr, parse: Callable[[pl.Expr], pl.Expr], dtype: pl.DataType) -> pl.Expr:
+    """`parse(text)` for a text column, computed once per distinct value and spread back to its rows.
+
+    For parsers that try many formats or rewrite text (dates, lists of records) on columns with few distinct
+    values (usage hours, label sets): the work is per distinct value, not per row. The distinct values
+    already parsed are remembered across the batches of the expression (up to `_DISTINCT_CACHE_LIMIT`), so
+    a batch whose values were all seen before costs one hash per row (a cast to an Enum of the known values)
+    and a gather. Row i of the result depends only on row i of the input, so it is declared elementwise and
+    streams batch by batch.
+
+    Why a batch function and not the same steps as one expression (`parse(distinct).gather(rank)`): polars
+    2.1's common-subexpression elimination hoists a sub-expression that `parse` repeats (e.g. the cleaned
+    text `to_utc_timestamp` tries nine formats on) out of the shorter `distinct` series into a frame-length
+    column, and the in-memory engine then fails with "assertion `left == right` failed" (or reads past the
+    end) once a join follows. Inside the function each step is row-aligned, so nothing can be mis-hoisted.
+    """
+    return text.cast(pl.String).map_batches(_DistinctParser(parse, dtype), return_dtype=dtype, is_elementwise=True)
+
+
+class _DistinctParser:
+    """The batch function of `parse_each_distinct`. Thread-safe: each call reads one snapshot of the cache
+    and replaces it whole (a lost update only costs a re-parse)."""
+
+    def __init__(self, parse: Callable[[pl.Expr], pl.Expr], dtype: pl.DataType) -> None:
+        self._parse, self._dtype = parse, dtype
+        self._known: tuple[pl.Enum, pl.Series] | None = None  # (Enum of the parsed texts, their values)
+
+    def __call__(self, batch: pl.Series) -> pl.Series:
+        known = self._known
+        if known is not None:
+            index = batch.cast(known[0], strict=False).to_physical()
+            unseen = batch.is_not_null() & index.is_null()
+            if not unseen.any():
+                return known[1].gather(index).alias(batch.name)
+            keys = pl.concat([known[0].categories, batch.filter(unseen).unique()])
+        else:
+            keys = batch.drop_nulls().unique()
+        new = keys.slice(0 if known is None else known[0].categories.len())
+        parsed = new.to_frame("text").select(self._parse(pl.col("text")).cast(self._dtype)).to_series()
+        values = parsed if known is None else pl.concat([known[1], parsed])
+        enum = pl.Enum(keys)
+        if keys.len() <= _DISTINCT_CACHE_LIMIT:
+            self._known = (enum, values)
+        return values.gather(batch.cast(enum, strict=False).to_physical()).alias(batch.name)

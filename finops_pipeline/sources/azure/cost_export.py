@@ -17,6 +17,7 @@ A file without a usage date or a cost column cannot be placed or reconciled: `So
 file and the column.
 """
 
+import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ import polars as pl
 from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import MONEY
 from finops_pipeline.sources.errors import SourceFileError
-from finops_pipeline.sources.files import paths_and_names
+from finops_pipeline.sources.files import csv_frame, csv_source, paths_and_names
 
 SOURCE_FILE = "x_SourceFile"
 SOURCE_ROW = "x_SourceRowNumber"
@@ -153,9 +154,17 @@ def scan_cost_export(files: Sequence[Path], *, source_names: Sequence[str] | Non
     frames = [_read_file(path, name) for path, name in zip(paths, names, strict=True)]
     if not frames:
         return pl.LazyFrame(schema=export_schema())
-    # One contiguous frame: polars' streaming engine pays per chunk, and an export split into many small
-    # files would otherwise reach the mapping as thousands of tiny chunks (measured 20× slower).
-    return pl.concat(frames, how="vertical", rechunk=len(frames) > 1).lazy()
+    # The files read eagerly become one contiguous frame: polars' streaming engine pays per chunk, and an
+    # export split into many small files would otherwise reach the mapping as thousands of tiny chunks
+    # (measured 20× slower). Large files stay lazy scans.
+    parts: list[pl.LazyFrame] = []
+    for eager, run in itertools.groupby(frames, key=lambda frame: isinstance(frame, pl.DataFrame)):
+        run = list(run)
+        if eager:
+            parts.append(pl.concat(run, how="vertical", rechunk=len(run) > 1).lazy())
+        else:
+            parts += run
+    return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
 
 
 def export_schema() -> dict[str, pl.DataType]:
@@ -250,26 +259,22 @@ def _squeezed(text: pl.Expr) -> pl.Expr:
     return text.str.replace_all(r"\s+", "").str.to_lowercase()
 
 
-def _read_file(path: Path, name: str) -> pl.DataFrame:
-    """Read one export, all columns as text. Eager, so a truncated gzip or a ragged row fails here, by name."""
+def _read_file(path: Path, name: str) -> pl.DataFrame | pl.LazyFrame:
+    """One export, all columns as text. Read eagerly, so a truncated gzip or a ragged row fails here, by name,
+    unless it is larger than `EAGER_CSV_MAX_BYTES`: then scanned lazily (see `files.csv_frame`)."""
     try:
-        headers = _canonical_headers(pl.read_csv(path, n_rows=0, infer_schema=False).columns)
+        source = csv_source(path)
+        headers = _canonical_headers(pl.read_csv(source, n_rows=0, infer_schema=False).columns)
         missing = [c for c in REQUIRED_COLUMNS if c not in headers.values()]
         if missing:
             spellings = " / ".join((missing[0], *COLUMNS[missing[0]]))
             raise SourceFileError(name, f"required column {missing[0]} ({spellings}) is missing", column=missing[0])
-        frame = pl.read_csv(
-            path,
-            columns=list(headers),
-            infer_schema=False,
-            row_index_name=SOURCE_ROW,
-            row_index_offset=1,
-        )
+        frame = csv_frame(source, columns=list(headers), row_index_name=SOURCE_ROW)
     except (pl.exceptions.PolarsError, OSError, EOFError) as error:
         raise SourceFileError(name, f"cannot read CSV: {error}") from error
     frame = frame.rename(headers)
     agreement = _agreement(set(headers.values()))
-    absent = [pl.lit(None, dtype=pl.String).alias(c) for c in COLUMNS if c not in frame.columns]
+    absent = [pl.lit(None, dtype=pl.String).alias(c) for c in COLUMNS if c not in headers.values()]
     return (
         frame.with_columns(*absent, pl.lit(agreement).alias(AGREEMENT), pl.lit(name).alias(SOURCE_FILE))
         .select(list(export_schema()))

@@ -33,8 +33,9 @@ from typing import Literal
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import blank_to_null, parse_each_distinct, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import FOCUS_COLUMNS, FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP, FocusColumn
+from finops_pipeline.sources.aws.focus_mapping import _lookup
 from finops_pipeline.sources.focus_export.columns import (
     SOURCE_FILE,
     SOURCE_ROW,
@@ -48,10 +49,10 @@ log = logging.getLogger(__name__)
 EARLIEST_YEAR = 1900  # a parsed date before this is a misread (two-digit year), not a billing date
 _PROBLEMS = "__parse_problems"
 _SUBCATEGORY = "__charge_subcategory"
+_PARSED = "__parsed_"
 
 # Values of enumerated columns older versions (or careless writers) spell differently, by spelling key.
 _LEGACY_VALUES = {"PricingCategory": {"ondemand": "Standard", "commitmentbased": "Committed"}}
-_ENUM_COLUMNS = tuple(c for c in FOCUS_COLUMNS if c.allowed_values)
 
 
 def focus_export_to_focus(
@@ -72,20 +73,23 @@ def focus_export_to_focus(
     described = describe_focus_export(schema.names())
     _log_renames(described, source_name)
 
+    # Stage 1: each money and date header parsed once, into a column of its own: the typed FOCUS column and
+    # the header's parse problem both read it (an expression used twice would be computed twice).
+    parsed = _parsed_headers(described, schema)
     typed, problems = {}, []
     for column in FOCUS_COLUMNS:
-        typed[column.name], column_problems = _typed_column(column, described, schema)
+        typed[column.name], column_problems = _typed_column(column, described, schema, parsed)
         problems += column_problems
-    stage = export.with_columns(
-        *(expr.alias(name) for name, expr in typed.items()),
-        _join_reasons(problems).alias(_PROBLEMS),
-        _subcategory(described, schema).alias(_SUBCATEGORY),
-        *_custom_columns(described, schema, keep_custom_columns),
-    )
-    for column in _ENUM_COLUMNS:
-        stage = _respell_enumeration(stage, column)
-    stage = stage.with_columns(**_upgraded_meanings()).with_columns(
-        ContractedCost=_contracted_cost(contracted_cost_fallback)
+    stage = (
+        export.with_columns(*parsed.values())
+        .with_columns(
+            *(expr.alias(name) for name, expr in typed.items()),
+            _join_reasons(problems).alias(_PROBLEMS),
+            _subcategory(described, schema).alias(_SUBCATEGORY),
+            *_custom_columns(described, schema, keep_custom_columns),
+        )
+        .with_columns(**_upgraded_meanings())
+        .with_columns(ContractedCost=_contracted_cost(contracted_cost_fallback))
     )
 
     lineage = {
@@ -114,65 +118,109 @@ def focus_export_source_totals(export: pl.LazyFrame) -> pl.LazyFrame:
     schema = export.collect_schema()
     described = describe_focus_export(schema.names())
     columns = {c.name: c for c in FOCUS_COLUMNS}
-    cost, _ = _typed_column(columns["BilledCost"], described, schema)
-    period_start, _ = _typed_column(columns["BillingPeriodStart"], described, schema)
-    charge_start, _ = _typed_column(columns["ChargePeriodStart"], described, schema)
-    return export.group_by(
-        pl.col(SOURCE_FILE),
-        period_start.dt.date().alias("x_BillingPeriodStart"),
-        pl.coalesce(charge_start, period_start).dt.date().alias("x_ChargeDay"),
-    ).agg(
-        pl.len().cast(pl.Int64).alias("x_SourceRows"),
-        cost.sum().cast(MONEY).alias("x_SourceCost"),
-        cost.is_null().sum().cast(pl.Int64).alias("x_UnparsedCostRows"),
+    needed = ("BilledCost", "BillingPeriodStart", "ChargePeriodStart")
+    parsed = {
+        header: expr
+        for header, expr in _parsed_headers(described, schema).items()
+        if any(header in described.sources.get(c, ()) for c in needed)
+    }
+    cost, period_start, charge_start = (_typed_column(columns[c], described, schema, parsed)[0] for c in needed)
+    return (
+        export.with_columns(*parsed.values())
+        .with_columns(
+            cost.alias("__cost"),
+            period_start.dt.date().alias("x_BillingPeriodStart"),
+            pl.coalesce(charge_start, period_start).dt.date().alias("x_ChargeDay"),
+        )
+        .group_by(pl.col(SOURCE_FILE), "x_BillingPeriodStart", "x_ChargeDay")
+        .agg(
+            pl.len().cast(pl.Int64).alias("x_SourceRows"),
+            pl.col("__cost").sum().cast(MONEY).alias("x_SourceCost"),
+            pl.col("__cost").is_null().sum().cast(pl.Int64).alias("x_UnparsedCostRows"),
+        )
     )
 
 
 # --- Stage 1: export values → typed FOCUS values, and what did not parse -----------------------------------
 
 
-def _typed_column(column: FocusColumn, described: ExportColumns, schema: pl.Schema) -> tuple[pl.Expr, list[pl.Expr]]:
+def _parsed_headers(described: ExportColumns, schema: pl.Schema) -> dict[str, pl.Expr]:
+    """header → its value parsed as Decimal / UTC datetime, aliased to a column of its own (`__parsed_…`), for
+    every header that feeds a money or date column and needs parsing."""
+    targets = {c.name: c.dtype for c in FOCUS_COLUMNS if c.dtype in (MONEY, TIMESTAMP)}
+    parsed = {}
+    for name, target in targets.items():
+        for header in described.sources.get(name, ()):
+            dtype = schema[header]
+            if target == MONEY and dtype != pl.Null:
+                value = pl.col(header).cast(MONEY, strict=False) if dtype.is_numeric() else to_money(pl.col(header))
+            elif target == TIMESTAMP and dtype != pl.Null:
+                value = _parsed_date(pl.col(header), dtype)
+            else:
+                continue
+            parsed[header] = value.alias(_PARSED + header)
+    return parsed
+
+
+def _parsed_date(raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime | pl.Date):
+        value = raw.cast(pl.Datetime("us")).dt.replace_time_zone("UTC") if dtype == pl.Date else raw
+        value = value.cast(TIMESTAMP)
+        return pl.when(value.dt.year() >= EARLIEST_YEAR).then(value)
+    # Dates repeat (hours, days of a month): parsed once per distinct text, not on every row.
+    return parse_each_distinct(raw, _text_to_date, TIMESTAMP)
+
+
+def _text_to_date(text: pl.Expr) -> pl.Expr:
+    value = to_utc_timestamp(_blank_to_null(text))
+    return pl.when(value.dt.year() >= EARLIEST_YEAR).then(value)
+
+
+def _typed_column(
+    column: FocusColumn, described: ExportColumns, schema: pl.Schema, parsed: dict[str, pl.Expr]
+) -> tuple[pl.Expr, list[pl.Expr]]:
     """The FOCUS column from the headers feeding it (first non-null wins), and one problem expr per header."""
     headers = described.sources.get(column.name, ())
     if not headers:
         return pl.lit(None, dtype=column.dtype), []
     values, problems = [], []
     for header in headers:
-        value, problem = _typed_value(header, schema[header], column.dtype)
+        value, problem = _typed_value(header, schema[header], column, header in parsed)
         values.append(value)
         if problem is not None:
             problems.append(problem)
     return (values[0] if len(values) == 1 else pl.coalesce(values)), problems
 
 
-def _typed_value(header: str, dtype: pl.DataType, target: pl.DataType) -> tuple[pl.Expr, pl.Expr | None]:
-    raw = pl.col(header)
+def _typed_value(
+    header: str, dtype: pl.DataType, column: FocusColumn, is_parsed: bool
+) -> tuple[pl.Expr, pl.Expr | None]:
+    raw, target = pl.col(header), column.dtype
     if dtype == pl.Null:
         return pl.lit(None, dtype=target), None
-    if target == MONEY:
-        if dtype.is_numeric():
-            value = raw.cast(MONEY, strict=False)
+    if target in (MONEY, TIMESTAMP):
+        assert is_parsed, header
+        value = pl.col(_PARSED + header)
+        if target == MONEY and dtype.is_numeric():
             return value, _problem(raw.is_not_null() & value.is_null(), header, "is out of range")
-        text = _blank_to_null(raw.cast(pl.String))
-        value = to_money(text)
-        return value, _problem(text.is_not_null() & value.is_null(), header, "is not a number")
-    if target == TIMESTAMP:
-        if isinstance(dtype, pl.Datetime | pl.Date):
-            value = raw.cast(pl.Datetime("us")).dt.replace_time_zone("UTC") if dtype == pl.Date else raw
-            value = value.cast(TIMESTAMP)
-            plausible = pl.when(value.dt.year() >= EARLIEST_YEAR).then(value)
-            return plausible, _problem(value.is_not_null() & plausible.is_null(), header, "is not a plausible date")
-        text = _blank_to_null(raw.cast(pl.String))
-        value = to_utc_timestamp(text)
-        plausible = pl.when(value.dt.year() >= EARLIEST_YEAR).then(value)
-        return plausible, _problem(text.is_not_null() & plausible.is_null(), header, "is not a date")
+        if target == TIMESTAMP and isinstance(dtype, pl.Datetime | pl.Date):
+            return value, _problem(raw.is_not_null() & value.is_null(), header, "is not a plausible date")
+        # A value that did not parse is a problem unless it is blank; the blank test runs on those rows only.
+        unparsed = _blank_to_null(pl.when(value.is_null()).then(raw.cast(pl.String)))
+        what = "is not a number" if target == MONEY else "is not a date"
+        return value, pl.format(f"{header}: '{{}}' {what}", unparsed)
+    if column.allowed_values:
+        # Enumerations have few values: cleaned and respelled once per distinct value.
+        clean = _blank_to_null if dtype == pl.String else (lambda text: text)
+        return parse_each_distinct(raw, lambda text: _respelled(clean(text), column), pl.String), None
     if dtype == pl.String:
         return _blank_to_null(raw), None
     return raw.cast(pl.String), None
 
 
 def _problem(failed: pl.Expr, header: str, what: str) -> pl.Expr:
-    return pl.when(failed).then(pl.format(f"{header}: '{{}}' {what}", pl.col(header).cast(pl.String)))
+    """The problem text on the failed rows (null elsewhere): only those rows' values are formatted."""
+    return pl.format(f"{header}: '{{}}' {what}", pl.when(failed).then(pl.col(header).cast(pl.String)))
 
 
 def _blank_to_null(text: pl.Expr) -> pl.Expr:
@@ -205,21 +253,10 @@ def _spelling_key(text: pl.Expr) -> pl.Expr:
     return text.str.to_lowercase().str.replace_all(r"[\s_\-]", "")
 
 
-def _respell_enumeration(frame: pl.LazyFrame, column: FocusColumn) -> pl.LazyFrame:
-    """Values that are an allowed value (or a legacy one) spelled differently → the FOCUS spelling, through a
-    join with a small table (streams; a long when/then chain per column would not be cheaper)."""
+def _respelled(text: pl.Expr, column: FocusColumn) -> pl.Expr:
+    """A value that is an allowed value (or a legacy one) spelled differently → the FOCUS spelling."""
     spellings = {_key(v): v for v in column.allowed_values} | _LEGACY_VALUES.get(column.name, {})
-    key, canonical = f"__key_{column.name}", f"__canonical_{column.name}"
-    table = pl.LazyFrame(
-        {key: list(spellings), canonical: list(spellings.values())},
-        schema={key: pl.String, canonical: pl.String},
-    )
-    return (
-        frame.with_columns(_spelling_key(pl.col(column.name)).alias(key))
-        .join(table, on=key, how="left", maintain_order="left")
-        .with_columns(pl.coalesce(canonical, column.name).alias(column.name))
-        .drop(key, canonical)
-    )
+    return pl.coalesce(_lookup(_spelling_key(text), spellings), text)
 
 
 def _key(value: str) -> str:

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import polars as pl
 
-from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import blank_to_null, parse_each_distinct, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
-from finops_pipeline.sources.files import paths_and_names
+from finops_pipeline.sources.files import csv_frame, paths_and_names
 from finops_pipeline.sources.gcp.records import parse_record_list
 
 SOURCE_FILE = "x_SourceFile"
@@ -176,21 +176,41 @@ def normalise_nested(frame: pl.LazyFrame, name: str) -> pl.LazyFrame:
 
 def _scan_file(path: Path, name: str) -> pl.LazyFrame:
     try:
-        data = path.read_bytes()
+        head = _leading_text(path)
+        data = path.read_bytes() if head[:2] == b"\x1f\x8b" or head[:1] == b"{" else None
     except OSError as error:
         raise SourceFileError(name, f"cannot open: {error}") from error
-    if data[:2] == b"\x1f\x8b":
+    if data is not None and data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as error:
             raise SourceFileError(name, f"not a readable gzip file: {error}") from error
-    if not data.strip():
+        if not data.strip():
+            raise SourceFileError(name, "file is empty")
+        head = data[:4] if data[:4] == b"PAR1" else data.lstrip()[:1]
+    if not head:
         raise SourceFileError(name, "file is empty")
-    if data[:4] == b"PAR1":
+    if head[:4] == b"PAR1":
         return _scan_parquet(path, name)
-    if data.lstrip()[:1] == b"{":
-        return _read_ndjson(data, name)
-    return _read_csv(data, name)
+    if head[:1] == b"{":
+        return _read_ndjson(data if data is not None else path.read_bytes(), name)
+    # A plain CSV file is scanned from its path (lazily when large); a gzip one from its decompressed bytes.
+    return _read_csv(data if data is not None else path, name)
+
+
+def _leading_text(path: Path) -> bytes:
+    """The first 4 bytes when they are gzip or parquet magic; else the first non-whitespace byte (b"" for a
+    file of only whitespace), without reading more of the file than that."""
+    with path.open("rb") as handle:
+        chunk = handle.read(1 << 16)
+        if chunk[:2] == b"\x1f\x8b" or chunk[:4] == b"PAR1":
+            return chunk[:4]
+        while chunk:
+            text = chunk.lstrip()
+            if text:
+                return text[:1]
+            chunk = handle.read(1 << 16)
+    return b""
 
 
 def _scan_parquet(path: Path, name: str) -> pl.LazyFrame:
@@ -239,25 +259,20 @@ def ndjson_schema() -> dict[str, pl.DataType]:
     return {name: pl.Struct(d) if isinstance(d, dict) else d for name, d in nested.items()}
 
 
-def _read_csv(data: bytes, name: str) -> pl.LazyFrame:
-    """The needed columns of a flattened CSV export, all as text. Eager, so a broken file fails here, by name."""
+def _read_csv(source: Path | bytes, name: str) -> pl.LazyFrame:
+    """The needed columns of a flattened CSV export, all as text. Read eagerly (a broken file fails here, by
+    name) unless it is larger than `EAGER_CSV_MAX_BYTES`, then scanned lazily (see `files.csv_frame`)."""
     try:
         wanted: dict[str, str] = {}  # original header → canonical; the first of two spellings wins
-        for header in pl.read_csv(data, n_rows=0, infer_schema=False).columns:
+        for header in pl.read_csv(source, n_rows=0, infer_schema=False).columns:
             canonical = canonical_column_name(header)
             if canonical in EXPORT_COLUMNS and canonical not in wanted.values():
                 wanted[header] = canonical
-        frame = pl.read_csv(
-            data,
-            columns=list(wanted),
-            infer_schema=False,
-            row_index_name=SOURCE_ROW,
-            row_index_offset=1,
-        )
+        frame = csv_frame(source, columns=list(wanted), row_index_name=SOURCE_ROW).lazy()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise SourceFileError(name, f"cannot read CSV: {error}") from error
     leaves = {canonical: (pl.col(original), pl.String) for original, canonical in wanted.items()}
-    return _select_export_columns(frame.lazy(), leaves, name, blank=blank_to_null)
+    return _select_export_columns(frame, leaves, name, blank=blank_to_null)
 
 
 def _flatten(schema: pl.Schema | dict, prefix: str = "", parent: pl.Expr | None = None):
@@ -382,29 +397,6 @@ def parse_records(column: str, kind: Kind, dtype: pl.DataType) -> pl.Expr:
         fields = RECORD_FIELDS[kind]
         return parse_each_distinct(pl.col(column), lambda text: parse_record_list(text, fields), RECORD_DTYPES[kind])
     return pl.col(column).cast(RECORD_DTYPES[kind])
-
-
-def parse_each_distinct(text: pl.Expr, parse, dtype: pl.DataType) -> pl.Expr:
-    """`parse(text)`, computed once per distinct value of each batch and spread back to its rows.
-
-    For parsers that try many formats or rewrite text (dates, lists of records) on columns with few distinct
-    values (usage hours, label sets): the work is per distinct value, not per row; on 100k rows of hourly
-    timestamps this is ~8× faster. Row i of the result depends only on row i of the input, so it is declared
-    elementwise and streams batch by batch.
-
-    Why a batch function and not the same steps as one expression (`parse(distinct).gather(rank)`): polars
-    2.1's common-subexpression elimination hoists a sub-expression that `parse` repeats (e.g. the cleaned
-    text `to_utc_timestamp` tries nine formats on) out of the shorter `distinct` series into a frame-length
-    column, and the in-memory engine then fails with "assertion `left == right` failed" (or reads past the
-    end) once a join follows. Inside the function each step is row-aligned, so nothing can be mis-hoisted.
-    """
-
-    def each_distinct(batch: pl.Series) -> pl.Series:
-        distinct = batch.drop_nulls().unique().sort()
-        parsed = distinct.to_frame("text").select(parse(pl.col("text"))).to_series()
-        return parsed.gather(batch.rank("dense").cast(pl.Int64) - 1).cast(dtype).alias(batch.name)
-
-    return text.map_batches(each_distinct, return_dtype=dtype, is_elementwise=True)
 
 
 def invoice_month_start(column: str = "invoice.month") -> pl.Expr:

@@ -36,6 +36,7 @@ import polars as pl
 from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import blank_to_null
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
+from finops_pipeline.sources.aws.focus_mapping import _lookup as lookup
 from finops_pipeline.sources.gcp.export import (
     EXPORT_COLUMNS,
     RECORD_DTYPES,
@@ -103,14 +104,6 @@ REGION_NAMES = {
     "global": "Global",
 }
 
-_SERVICE_TABLE = pl.LazyFrame(
-    [(name, category, subcategory) for name, (category, subcategory) in SERVICE_CATEGORIES.items()],
-    schema={"service.description": pl.String, "ServiceCategory": pl.String, "ServiceSubcategory": pl.String},
-    orient="row",
-)
-_REGION_TABLE = pl.LazyFrame(
-    list(REGION_NAMES.items()), schema={"location.region": pl.String, "RegionName": pl.String}, orient="row"
-)
 _LIST_PRICE = "__list_unit_price"
 _LIST_CURRENCY = "__list_currency"
 _LIST_UNIT = "__list_pricing_unit"
@@ -140,11 +133,8 @@ def billing_export_to_focus(
     typed = _typed(export.with_row_index(_ROW), schema)
     charges = (
         typed.with_columns(**_credit_columns())
-        .with_columns(ChargeCategory=_charge_category())
-        # Lookups as joins on small tables, so they stream.
-        .join(_SERVICE_TABLE, on="service.description", how="left", maintain_order="left")
-        .join(_REGION_TABLE, on="location.region", how="left", maintain_order="left")
-        .join(_list_price_table(list_prices), on="sku.id", how="left", maintain_order="left")
+        .with_columns(ChargeCategory=_charge_category(), **_service_and_region())
+        .pipe(_with_list_prices, list_prices)
         .join(tags_table(typed), on=_ROW, how="left", maintain_order="left")
     )
     columns = _focus_columns(source_name)
@@ -240,6 +230,26 @@ def _charge_category() -> pl.Expr:
         .then(pl.lit("Credit"))
         .otherwise(_lookup(cost_type, COST_TYPES))
     )
+
+
+def _service_and_region() -> dict[str, pl.Expr]:
+    """Service category and subcategory by service description, region name by region: small fixed tables,
+    looked up by enum index (streams, and does not move the other columns as a join would)."""
+    service = pl.col("service.description")
+    return {
+        "ServiceCategory": lookup(service, {name: c for name, (c, _) in SERVICE_CATEGORIES.items()}),
+        "ServiceSubcategory": lookup(service, {name: s for name, (_, s) in SERVICE_CATEGORIES.items()}),
+        "RegionName": lookup(pl.col("location.region"), REGION_NAMES),
+    }
+
+
+def _with_list_prices(charges: pl.LazyFrame, list_prices: pl.DataFrame | None) -> pl.LazyFrame:
+    """The catalog price columns by sku.id (a join with the price table; null columns when there is none)."""
+    table = _list_price_table(list_prices)
+    if list_prices is None or list_prices.is_empty():
+        columns = table.collect_schema()
+        return charges.with_columns(pl.lit(None, dtype=d).alias(c) for c, d in columns.items() if c != "sku.id")
+    return charges.join(table, on="sku.id", how="left", maintain_order="left")
 
 
 def _list_price_table(list_prices: pl.DataFrame | None) -> pl.LazyFrame:

@@ -181,3 +181,20 @@ def test_source_totals_count_billed_cost_per_file_period_and_day(tmp_path):
         "2024-01-05": (3, Decimal("1.25"), 0),
         "2024-01-06": (3, Decimal("0.5"), 1),
     }
+
+
+def test_large_files_are_scanned_lazily_and_read_the_same(monkeypatch, tmp_path):
+    """Above EAGER_CSV_MAX_BYTES a file is a lazy scan_csv (streams in bounded memory): same rows, same
+    header handling (BOM, localised headers, aliases), same row numbers; gzip is decompressed first."""
+    from finops_pipeline.sources import files
+
+    samples = [SHARED_DATA / "opencost/azure_headerset_BOM.csv", SHARED_DATA / "opencost/azure_headerset_German.csv"]
+    zipped = tmp_path / "export.csv.gz"
+    zipped.write_bytes(gzip.compress((SHARED_DATA / "koku/camel_azure_version_2.csv").read_bytes()))
+    paths = [*samples, zipped]
+    eager = scan_cost_export(paths, source_names=["a", "b", "c"]).collect()
+    monkeypatch.setattr(files, "EAGER_CSV_MAX_BYTES", 0)
+    scanned = scan_cost_export(paths, source_names=["a", "b", "c"])
+    assert "SCAN" in scanned.explain()
+    assert scanned.collect().equals(eager)
+    assert scanned.collect(engine="streaming").equals(eager)

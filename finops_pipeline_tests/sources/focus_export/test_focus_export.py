@@ -388,3 +388,18 @@ def test_every_focus_column_has_a_parse_rule(tmp_path):
     out = _to_focus([_write_csv(tmp_path / "all.csv", header, [row])])
     assert dict(out.schema) == OUTPUT_SCHEMA
     assert out.select(pl.col(header).null_count()).row(0) == (0,) * len(header)
+
+
+def test_dates_parsed_once_per_distinct_value_match_the_row_by_row_parser():
+    """The mapping parses date text once per distinct value, remembered across streaming batches; new values
+    in later batches, blanks, placeholders and bad dates give what the row-by-row parser gives."""
+    from finops_pipeline.focus.parsing import parse_each_distinct, to_utc_timestamp
+    from finops_pipeline.focus.schema import TIMESTAMP
+
+    values = ["2024-09-01 00:00:00", None, " NULL ", "", "5/1/25", "2024-09-01T01:00:00Z", "not a date"]
+    texts = [values[i % len(values)] if i < 5_000 else f"2024-10-{i % 28 + 1:02d}" for i in range(10_000)]
+    frame = pl.LazyFrame({"t": pl.Series(texts, dtype=pl.String)})
+    expected = frame.select(to_utc_timestamp(pl.col("t"))).collect()
+    with pl.Config(streaming_chunk_size=500):
+        parsed = frame.select(parse_each_distinct(pl.col("t"), to_utc_timestamp, TIMESTAMP)).collect(engine="streaming")
+    assert parsed.equals(expected)

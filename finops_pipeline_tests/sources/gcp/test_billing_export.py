@@ -484,3 +484,22 @@ def test_no_files_give_empty_typed_frames():
     assert focus.height == 0
     assert dict(focus.drop(CREDITS_COLUMN, REASON).schema) == FOCUS_TABLE_SCHEMA
     assert billing_export_source_totals(export).collect().height == 0
+
+
+def test_large_csv_files_are_scanned_lazily_and_map_the_same(monkeypatch, tmp_path):
+    """Above EAGER_CSV_MAX_BYTES a CSV export is a lazy scan_csv (streams in bounded memory); plain and gzip."""
+    from finops_pipeline.sources import files
+
+    zipped = tmp_path / "aug.csv.gz"
+    zipped.write_bytes(gzip.compress(AUG_2022.read_bytes()))
+    eager = to_focus([NOV_2020, zipped])
+    monkeypatch.setattr(files, "EAGER_CSV_MAX_BYTES", 0)
+    assert "SCAN" in scan_billing_export([NOV_2020]).explain()
+    assert to_focus([NOV_2020, zipped]).equals(eager)
+
+
+def test_a_whitespace_only_file_is_empty(tmp_path):
+    blank = tmp_path / "blank.csv"
+    blank.write_bytes(b" \n\t\n" * 40_000)
+    with pytest.raises(SourceFileError, match="file is empty"):
+        scan_billing_export([blank])
