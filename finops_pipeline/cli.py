@@ -42,7 +42,32 @@ def run_daily_job(first_day: date, last_day: date, asset_selection=None, instanc
     )
 
 
-def summary(result, first_day: date, last_day: date) -> str:
+def run_statements(first_day: date, last_day: date, instance=None) -> list:
+    """The monthly chargeback statements of every month the days touch (one run per month partition)."""
+    import dagster as dg
+
+    from finops_pipeline.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def("monthly_statements")
+    months = sorted(
+        {date(d.year, d.month, 1) for d in (first_day, last_day)} | {date(last_day.year, last_day.month, 1)}
+    )
+    month = months[0]
+    results = []
+    while month <= months[-1]:
+        results.append(
+            job.execute_in_process(
+                instance=instance or dg.DagsterInstance.get(),
+                partition_key=month.isoformat(),
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+        )
+        month = (month + timedelta(days=32)).replace(day=1)
+    return results
+
+
+def summary(result, first_day: date, last_day: date, statement_runs=()) -> str:
     from finops_pipeline.warehouse import Warehouse
 
     lines = [f"\nfinops: run {result.run_id} {'succeeded' if result.success else 'FAILED'} ({first_day} … {last_day})"]
@@ -74,13 +99,16 @@ def summary(result, first_day: date, last_day: date) -> str:
                 {"a": first_day, "b": last_day},
             )
             lines.append(f"core.k8s_usage: {k8s['n'][0]} container-days in {k8s['clusters'][0]} cluster(s)")
+        lines += _outputs_summary(wh, last_day)
         location = wh.describe()
-    checks = result.get_asset_check_evaluations()
+    checks = result.get_asset_check_evaluations() + [
+        check for run in statement_runs for check in run.get_asset_check_evaluations()
+    ]
     passed = [c for c in checks if c.passed]
     lines.append(f"\nchecks: {len(passed)} passed, {len(checks) - len(passed)} failed")
     for check in sorted(checks, key=lambda c: (c.passed, c.asset_key.to_user_string(), c.check_name)):
         asset = check.asset_key.to_user_string()
-        if not check.passed or asset == "focus_costs":
+        if not check.passed or asset in ("focus_costs", "cost_allocation", "chargeback_statements"):
             lines.append(f"  {'ok  ' if check.passed else 'FAIL'} {asset}:{check.check_name}")
     from finops_pipeline.defs.gx import gx_root
     from finops_pipeline.quality.gx_suites import data_docs_index
@@ -91,6 +119,68 @@ def summary(result, first_day: date, last_day: date) -> str:
         "open the UI: uv run finops ui   (dagster dev on this instance, then http://localhost:3000)",
     ]
     return "\n".join(lines)
+
+
+def _outputs_summary(wh, last_day: date) -> list[str]:
+    """Who spent what (allocation), what they are charged (statements), where budgets stand, the KPIs."""
+    lines = []
+    if wh.table_exists("outputs.cost_allocation"):
+        rows = wh.read_frame(
+            'SELECT "x_Team" AS team, "AllocatedMethodId" AS method, SUM("EffectiveCost") AS cost '
+            'FROM outputs.cost_allocation WHERE "x_ChargeDay" >= :first AND "x_ChargeDay" <= :last '
+            "GROUP BY 1, 2",
+            {"first": last_day.replace(day=1), "last": last_day},
+        )
+        if rows.height:
+            pivot = rows.pivot(on="method", index="team", values="cost").fill_null(0)
+            methods = [
+                m
+                for m in ("direct", "kubernetes", "kubernetes_shared", "kubernetes_idle", "shared_pool")
+                if m in pivot.columns
+            ]
+            lines.append(f"\noutputs.cost_allocation, {last_day:%B %Y} to date (EffectiveCost by team and method):")
+            lines.append("  " + f"{'team':<12}" + "".join(f"{m:>18}" for m in methods) + f"{'total':>12}")
+            for row in pivot.sort("team").iter_rows(named=True):
+                total = sum(row[m] for m in methods)
+                lines.append(
+                    "  " + f"{row['team']:<12}" + "".join(f"{row[m]:>18,.2f}" for m in methods) + f"{total:>12,.2f}"
+                )
+    if wh.table_exists("outputs.chargeback_statements"):
+        statements = wh.read_frame(
+            "SELECT owner, mode, bill_share, markups, fees, total FROM outputs.chargeback_statements "
+            "WHERE month = :month ORDER BY owner",
+            {"month": last_day.replace(day=1)},
+        )
+        lines.append(f"\noutputs.chargeback_statements, {last_day:%B %Y} (month to date):")
+        for row in statements.iter_rows(named=True):
+            lines.append(
+                f"  {row['owner']:<12} {row['mode']:<10} bill {row['bill_share']:>10,.2f}"
+                f"  markups {row['markups']:>8,.2f}  fees {row['fees']:>8,.2f}  total {row['total']:>10,.2f}"
+            )
+    if wh.table_exists("outputs.budget_status"):
+        budgets = wh.read_frame(
+            "SELECT dimension, owner, budget, mtd_cost, pct_used, status, projected_cost, warning_crossed_on, "
+            "runs_out_on FROM outputs.budget_status WHERE day = :day ORDER BY dimension DESC, owner",
+            {"day": last_day},
+        )
+        lines.append(f"\noutputs.budget_status on {last_day}:")
+        for row in budgets.iter_rows(named=True):
+            crossed = f"warning since {row['warning_crossed_on']}" if row["warning_crossed_on"] else ""
+            runs_out = f"runs out {row['runs_out_on']}" if row["runs_out_on"] else ""
+            lines.append(
+                f"  {row['dimension'] + '=' + row['owner']:<20} {row['mtd_cost']:>10,.2f} of {row['budget']:>10,.2f}"
+                f" ({row['pct_used']:5.1f} %) {row['status']:<8} projected {row['projected_cost']:>10,.2f}"
+                f"  {crossed} {runs_out}"
+            )
+    if wh.table_exists("outputs.finops_kpis"):
+        kpis = wh.read_frame(
+            "SELECT kpi, SUM(numerator) AS n, SUM(denominator) AS d FROM outputs.finops_kpis "
+            'WHERE scope_type = \'all\' AND "x_ChargeDay" >= :first AND "x_ChargeDay" <= :last GROUP BY 1 ORDER BY 1',
+            {"first": last_day.replace(day=1), "last": last_day},
+        )
+        shown = ", ".join(f"{row['kpi']} {row['n'] / row['d']:.1%}" for row in kpis.iter_rows(named=True) if row["d"])
+        lines.append(f"\noutputs.finops_kpis, {last_day:%B %Y} to date: {shown}")
+    return lines
 
 
 def demo(days: int) -> int:
@@ -106,15 +196,17 @@ def demo(days: int) -> int:
     first_day = today - timedelta(days=days - 1)
     print(f"finops: materialising every asset for {first_day} … {today} in one Dagster run")
     result = run_daily_job(first_day, today)
-    print(summary(result, first_day, today))
-    return 0 if result.success else 1
+    statement_runs = run_statements(first_day, today) if result.success else []
+    print(summary(result, first_day, today, statement_runs))
+    return 0 if result.success and all(run.success for run in statement_runs) else 1
 
 
 def run(first_day: date, last_day: date) -> int:
     _use_local_dagster_home()
     result = run_daily_job(first_day, last_day)
-    print(summary(result, first_day, last_day))
-    return 0 if result.success else 1
+    statement_runs = run_statements(first_day, last_day) if result.success else []
+    print(summary(result, first_day, last_day, statement_runs))
+    return 0 if result.success and all(run.success for run in statement_runs) else 1
 
 
 def ui() -> int:

@@ -6,7 +6,8 @@ FOCUS data:
 
 * `AllocatedMethodId`: how the piece was placed: `direct` (tags, account map or the default owner),
   `kubernetes` (a container's share of its node), `kubernetes_idle` (a node's unallocated capacity, when
-  idle is kept separate), `shared_pool` (a share of a pool).
+  idle is kept separate), `kubernetes_shared` (a share of a shared namespace such as kube-system),
+  `shared_pool` (a share of a pool).
 * `AllocatedMethodDetails`: JSON with the ratio elements (`{"Elements": [{"AllocatedRatio": …, …}]}`).
 * `AllocatedResourceId` / `AllocatedResourceName`: the workload the piece went to (Kubernetes:
   `cluster/namespace/pod/container`; pools: the pool id), null for direct rows.
@@ -60,6 +61,7 @@ ALLOCATION_COLUMNS: dict[str, pl.DataType] = {
 METHOD_DIRECT = "direct"
 METHOD_KUBERNETES = "kubernetes"
 METHOD_KUBERNETES_IDLE = "kubernetes_idle"
+METHOD_KUBERNETES_SHARED = "kubernetes_shared"  # a share of a shared namespace (kube-system, monitoring)
 METHOD_SHARED_POOL = "shared_pool"
 
 

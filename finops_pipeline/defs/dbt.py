@@ -31,8 +31,14 @@ MARTS_GROUP = "marts"
 _VENV_DBT = Path(sys.executable).with_name("dbt")
 DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else "dbt"
 
-# dbt source (schema `core`) table → the Dagster asset that writes it, so lineage connects.
-CORE_SOURCE_ASSETS = {"focus_costs": "focus_costs", "quarantine": "quarantine"}
+# dbt source (schemas `core`, `outputs`) table → the Dagster asset that writes it, so lineage connects.
+SOURCE_ASSETS = {
+    ("core", "focus_costs"): "focus_costs",
+    ("core", "quarantine"): "quarantine",
+    ("outputs", "cost_allocation"): "cost_allocation",
+    ("outputs", "budget_status"): "budget_status",
+    ("outputs", "finops_kpis"): "finops_kpis",
+}
 
 _DBT_ENV_KEYS = (
     "FINOPS_DBT_TARGET",
@@ -165,11 +171,11 @@ class FinopsDbtCliResource(DbtCliResource):
 
 
 class FinopsDbtTranslator(DagsterDbtTranslator):
-    """dbt sources `core.*` are the pipeline's own assets; every dbt model is in the `marts` group."""
+    """dbt sources `core.*`, `outputs.*` are the pipeline's own assets; every dbt model is in `marts`."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        if dbt_resource_props["resource_type"] == "source" and dbt_resource_props["source_name"] == "core":
-            return dg.AssetKey(CORE_SOURCE_ASSETS[dbt_resource_props["name"]])
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey(SOURCE_ASSETS[(dbt_resource_props["source_name"], dbt_resource_props["name"])])
         return super().get_asset_key(dbt_resource_props)  # models: ["marts", <model>]
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:

@@ -10,3 +10,8 @@ daily_partitions = dg.DailyPartitionsDefinition(
 
 # A backfill of N days runs as one run, so each billing period touched is read once, not once per day.
 single_run = dg.BackfillPolicy.single_run()
+
+# Chargeback statements are monthly; same start as the days so any backfilled day has its month.
+monthly_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=os.environ.get("FINOPS_START_DATE", "2020-01-01")[:8] + "01", end_offset=1
+)

@@ -10,7 +10,10 @@ from finops_pipeline.defs.freshness import freshness_checks
 daily_refresh_job = dg.define_asset_job(
     "daily_refresh",
     # Freshness checks are the sensor's job: run inside the refresh they would judge the run itself.
-    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*freshness_checks),
+    # Monthly statements have their own job (a run has one partitions definition).
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.checks(*freshness_checks)
+    - dg.AssetSelection.assets("chargeback_statements"),
     description="Every asset for a range of days, in one run (each billing period read once).",
 )
 

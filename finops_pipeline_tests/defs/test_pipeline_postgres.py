@@ -77,7 +77,13 @@ def test_pipeline_on_postgres_with_the_production_instance(tmp_path, monkeypatch
             "k8s_usage",
             "focus_costs",
             "quarantine",
+            "cost_allocation",
+            "budget_status",
+            "finops_kpis",
             "marts/daily_cost",
+            "marts/cost_by_owner_daily",
+            "marts/budget_status",
+            "marts/finops_kpis",
             "marts/monthly_cost_by_service",
             "marts/quarantine_summary",
         )
