@@ -17,6 +17,7 @@ from finops_pipeline.allocation.schema import (
     cost_allocation_schema,
     dimension_column,
 )
+from finops_pipeline.focus.parsing import lookup
 
 
 def normalise_value(value: pl.Expr, dimension: Dimension) -> pl.Expr:
@@ -27,10 +28,9 @@ def normalise_value(value: pl.Expr, dimension: Dimension) -> pl.Expr:
     elif dimension.case == "upper":
         text = text.str.to_uppercase()
     if dimension.values:
-        folded = {
-            _fold(key, dimension.case): value for key, value in dimension.values.items()
-        }  # keys are matched after the same case folding as the values
-        text = text.replace(folded)
+        # keys are matched after the same case folding as the values; `lookup` streams, `replace` would not
+        folded = {_fold(key, dimension.case): value for key, value in dimension.values.items()}
+        text = pl.coalesce(lookup(text, folded), text)
     return pl.when(text != "").then(text)
 
 
@@ -54,10 +54,24 @@ def allocate_direct(focus: pl.LazyFrame, rules: AllocationRules) -> pl.LazyFrame
     """FOCUS rows → `cost_allocation` rows with AllocatedMethodId `direct`, aggregated to the table's grain."""
     owner_dimension = rules.owner_dimension
     owner_col = dimension_column(owner_dimension)
-    frame = focus.with_columns(_tags=pl.col("Tags").str.json_decode(tag_struct_dtype(rules))).with_columns(
-        pl.col("_tags").pipe(first_present, dimension.tag_keys).pipe(normalise_value, dimension).alias(f"_tag_{name}")
-        for name, dimension in rules.dimensions.items()
+    # Tags repeat across a resource's rows: decode and normalise each distinct tag set once, join back.
+    frame = focus.with_columns(pl.col("Tags").fill_null("{}"))
+    tag_values = (
+        frame.select("Tags")
+        .unique()
+        .with_columns(_tags=pl.col("Tags").str.json_decode(tag_struct_dtype(rules)))
+        .select(
+            "Tags",
+            *(
+                pl.col("_tags")
+                .pipe(first_present, dimension.tag_keys)
+                .pipe(normalise_value, dimension)
+                .alias(f"_tag_{n}")
+                for n, dimension in rules.dimensions.items()
+            ),
+        )
     )
+    frame = frame.join(tag_values, on="Tags", how="left")
     # Small lookup tables joined in (a join streams; a dict replace would not).
     frame = frame.join(_account_lookup(rules), on="SubAccountId", how="left")
     tagged_owner, account_owner = pl.col(f"_tag_{owner_dimension}"), pl.col(f"_account_{owner_dimension}")

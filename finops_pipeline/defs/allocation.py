@@ -5,22 +5,18 @@ import dagster as dg
 import polars as pl
 
 from finops_pipeline.allocation.checks import conservation, every_row_has_an_owner
-from finops_pipeline.allocation.pipeline import allocate
+from finops_pipeline.allocation.pipeline import allocate_days
 from finops_pipeline.allocation.rules import AllocationRules, Dimension, load_allocation_rules
-from finops_pipeline.allocation.schema import COST_ALLOCATION_TABLE, FOCUS_COLUMNS_NEEDED, dimension_column
+from finops_pipeline.allocation.schema import COST_ALLOCATION_TABLE, dimension_column
 from finops_pipeline.config_files import ConfigFileError
-from finops_pipeline.defs.kubernetes import K8S_USAGE_TABLE
 from finops_pipeline.defs.metadata import metadata_value, money_text
 from finops_pipeline.defs.partitions import daily_partitions, single_run
 from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.run_window import days_in_run
-from finops_pipeline.quality.focus_checks import FOCUS_TABLE
 from finops_pipeline.settings import allocation_rules_path
-from finops_pipeline.sources.kubernetes import empty_k8s_usage
 
 # Without a rules file every cost still gets an owner: its `team` tag, else `unallocated`.
 FALLBACK_RULES = AllocationRules(dimensions={"team": Dimension(tag_keys=["team", "Team"])})
-IN_RANGE = '"x_ChargeDay" BETWEEN :first_day AND :last_day'
 
 
 def current_rules(log=None) -> AllocationRules:
@@ -64,16 +60,8 @@ def current_rules(log=None) -> AllocationRules:
 def cost_allocation(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     days = days_in_run(context)
     rules = current_rules(context.log)
-    params = {"first_day": min(days), "last_day": max(days)}
-    columns = ", ".join(f'"{name}"' for name in FOCUS_COLUMNS_NEEDED)
     with warehouse.open() as wh:
-        focus = wh.read_frame(f"SELECT {columns} FROM {FOCUS_TABLE} WHERE {IN_RANGE}", params)
-        usage = (
-            wh.read_frame(f"SELECT * FROM {K8S_USAGE_TABLE} WHERE {IN_RANGE}", params)
-            if wh.table_exists(K8S_USAGE_TABLE)
-            else empty_k8s_usage()
-        )
-        allocation = allocate(focus.lazy(), usage, rules)
+        allocation = allocate_days(wh, days, rules)
         frame = allocation.frame
         wh.replace_rows(COST_ALLOCATION_TABLE, frame, match={"x_ChargeDay": days})
 

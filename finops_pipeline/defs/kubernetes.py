@@ -22,8 +22,8 @@ from finops_pipeline.sources.kubernetes import (
     read_allocation_json,
     scan_opencost_csv,
 )
+from finops_pipeline.sources.kubernetes.schema import K8S_USAGE_TABLE
 
-K8S_USAGE_TABLE = "core.k8s_usage"
 SOURCE_NAME = "opencost"
 
 

@@ -26,6 +26,7 @@ from finops_pipeline.sources import azure, focus_export
 from finops_pipeline.sources.aws.cur import cur_source_totals, scan_cur
 from finops_pipeline.sources.aws.focus_mapping import STREAMING_CHUNK_ROWS, cur_to_focus
 from finops_pipeline.sources.aws.manifest import billing_periods_for_days, find_latest_assemblies
+from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.gcp.export import billing_export_source_totals, scan_billing_export
 from finops_pipeline.sources.gcp.focus_mapping import billing_export_to_focus
 
@@ -203,11 +204,16 @@ def read_source(source: BillingSource, store: BillingFileStore, days: list[date]
     in_run = pl.col("x_ChargeDay").is_in(days)
     for group in source.find_files(store, source.prefix(), days):
         paths: Sequence[Path] = [store.local_path(key) for key in group.keys]
-        native = source.scan(paths, source_names=[store.describe(key) for key in group.keys])
+        names = [store.describe(key) for key in group.keys]
+        native = source.scan(paths, source_names=names)
         # Smaller streaming chunks keep a month of CUR under ~1.2 GB peak (benchmarks/README.md).
         with pl.Config(streaming_chunk_size=STREAMING_CHUNK_ROWS):
-            mapped_parts.append(source.to_focus(native, source_name=source.name).filter(in_run).collect())
-            totals_parts.append(source.source_totals(native).filter(in_run).collect())
+            try:
+                mapped_parts.append(source.to_focus(native, source_name=source.name).filter(in_run).collect())
+                totals_parts.append(source.source_totals(native).filter(in_run).collect())
+            except pl.exceptions.PolarsError as error:
+                # Large files are scanned lazily, so a malformed row surfaces here: name the files read.
+                raise SourceFileError(", ".join(names), f"could not be read: {error}") from error
         log.info(f"{source.name}: read {group.label}")
     mapped = pl.concat([pl.DataFrame(schema=STAGING_SCHEMA), *mapped_parts], how="diagonal_relaxed")
     totals = pl.concat([pl.DataFrame(schema=SOURCE_TOTALS_SCHEMA), *totals_parts], how="diagonal_relaxed")

@@ -92,3 +92,16 @@ class _DistinctParser:
         if keys.len() <= _DISTINCT_CACHE_LIMIT:
             self._known = (enum, values)
         return values.gather(batch.cast(enum, strict=False).to_physical()).alias(batch.name)
+
+
+def lookup(expr: pl.Expr, mapping: dict[str, str], default: str | pl.Expr | None = None) -> pl.Expr:
+    """Map a low-cardinality text column through a small table (unknown or null → default).
+
+    The text is cast to an Enum of the table's keys and the value gathered by the enum index: one hash per
+    row, and it streams. (replace_strict runs outside the streaming engine in polars 2.1, materialising the
+    whole input; a join would move every other column of the frame.)"""
+    keys = list(mapping)
+    values = pl.Series(list(mapping.values()) + [None], dtype=pl.String)
+    index = expr.cast(pl.Enum(keys), strict=False).to_physical().fill_null(len(keys))
+    found = pl.lit(values).gather(index)
+    return found if default is None else found.fill_null(default)

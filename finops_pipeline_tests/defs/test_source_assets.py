@@ -5,11 +5,13 @@ from decimal import Decimal
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from finops_pipeline.defs.core import focus_costs
 from finops_pipeline.defs.resources import WarehouseResource
 from finops_pipeline.defs.schedules import partition_range_tags
 from finops_pipeline.defs.sources import SOURCES, build_source_asset
+from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.warehouse import Warehouse
 from finops_pipeline_tests.paths import SHARED_DATA
 
@@ -95,3 +97,22 @@ def test_focus_sample_export_lands_per_provider(tmp_path):
     assert counts.get("AWS") == 942
     assert counts.get("Microsoft") == 51
     assert sum(counts.values()) + quarantined == 1000
+
+
+def test_a_malformed_row_in_a_large_lazily_scanned_file_names_the_file(tmp_path, monkeypatch):
+    """Files above EAGER_CSV_MAX_BYTES are scanned lazily, so polars finds a broken row (here bytes that are
+    not UTF-8) only when the run collects: the error must still name the file (every file counts as large)."""
+    from datetime import date
+
+    from finops_pipeline.sources import files
+
+    monkeypatch.setattr(files, "EAGER_CSV_MAX_BYTES", 0)
+    period = tmp_path / "azure" / "ea-costs" / "20230901-20230930"
+    period.mkdir(parents=True)
+    lines = (SHARED_DATA / "finops-toolkit" / "EA_AmortizedCost_Small.csv").read_text(encoding="utf-8-sig").splitlines()
+    data = "\n".join(lines).encode() + b"\n"
+    row = data.index(lines[5].encode())
+    (period / "amortized.csv").write_bytes(data[:row] + b"\xff\xfe" + data[row + 2 :])
+
+    with pytest.raises(SourceFileError, match=r"ea-costs/20230901-20230930/amortized.csv: could not be read: invalid"):
+        _materialise(AZURE, tmp_path / "azure", tmp_path, date(2023, 9, 1), date(2023, 9, 30))

@@ -17,7 +17,7 @@ import json
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null
+from finops_pipeline.focus.parsing import blank_to_null, lookup
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY
 from finops_pipeline.sources.aws.cur import (
     CUR_COLUMNS,
@@ -223,7 +223,7 @@ def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
 
 def _charge_basics() -> dict[str, pl.Expr]:
     commitment_id = pl.coalesce("savings_plan_savings_plan_a_r_n", "reservation_reservation_a_r_n")
-    category = _lookup(_type, {t: c for t, (c, _) in LINE_ITEM_TYPES.items()})
+    category = lookup(_type, {t: c for t, (c, _) in LINE_ITEM_TYPES.items()})
     return {
         "BilledCost": pl.col("line_item_unblended_cost"),
         "CommitmentDiscountId": commitment_id,
@@ -284,7 +284,7 @@ def _focus_columns(schema: pl.Schema, source_name: str) -> dict[str, pl.Expr]:
         "ChargeCategory": pl.col("ChargeCategory"),
         "ChargeClass": pl.when(_type == "Refund").then(pl.lit("Correction")),
         "ChargeDescription": pl.col("line_item_line_item_description"),
-        "ChargeFrequency": _lookup(_type, {t: f for t, (_, f) in LINE_ITEM_TYPES.items()}),
+        "ChargeFrequency": lookup(_type, {t: f for t, (_, f) in LINE_ITEM_TYPES.items()}),
         "ChargePeriodEnd": pl.col("line_item_usage_end_date"),
         "ChargePeriodStart": usage_start,
         "CommitmentDiscountCategory": pl.when(pl.col("savings_plan_savings_plan_a_r_n").is_not_null())
@@ -341,13 +341,13 @@ def _focus_columns(schema: pl.Schema, source_name: str) -> dict[str, pl.Expr]:
         "ProviderName": pl.lit("AWS"),
         "PublisherName": pl.coalesce("line_item_legal_entity", pl.lit(AWS)),
         "RegionId": region_id,
-        "RegionName": _lookup(region_id, REGION_NAMES),
+        "RegionName": lookup(region_id, REGION_NAMES),
         "ResourceId": resource_id,
         "ResourceName": pl.lit(None),
         "ResourceType": _arn_resource_type(resource_id),
-        "ServiceCategory": _lookup(product_code, {k: c for k, (c, _) in SERVICE_CATEGORIES.items()}, DEFAULT[0]),
+        "ServiceCategory": lookup(product_code, {k: c for k, (c, _) in SERVICE_CATEGORIES.items()}, DEFAULT[0]),
         "ServiceName": pl.coalesce("product_product_name", "line_item_product_code"),
-        "ServiceSubcategory": _lookup(product_code, {k: sub for k, (_, sub) in SERVICE_CATEGORIES.items()}, DEFAULT[1]),
+        "ServiceSubcategory": lookup(product_code, {k: sub for k, (_, sub) in SERVICE_CATEGORIES.items()}, DEFAULT[1]),
         "SkuId": _not_for_tax(pl.col("product_sku")),
         "SkuMeter": pl.lit(None),
         "SkuPriceDetails": pl.lit(None),
@@ -429,22 +429,9 @@ def _pricing_category(buys_commitment: pl.Expr) -> pl.Expr:
         .then(pl.lit("Standard"))
         # Other usage and fees (and refunds of them) by their pricing term.
         .when(_type.is_in(("Usage", "Fee", "Refund")))
-        .then(_lookup(term, PRICING_TERMS, "Other"))
+        .then(lookup(term, PRICING_TERMS, "Other"))
         # Tax and Credit have no pricing category.
     )
-
-
-def _lookup(expr: pl.Expr, mapping: dict[str, str], default: str | pl.Expr | None = None) -> pl.Expr:
-    """Map a low-cardinality text column through a small table (unknown or null → default).
-
-    The text is cast to an Enum of the table's keys and the value gathered by the enum index: one hash per
-    row, and it streams. (replace_strict runs outside the streaming engine in polars 2.1, materialising the
-    whole input; a join would move every other column of the frame.)"""
-    keys = list(mapping)
-    values = pl.Series(list(mapping.values()) + [None], dtype=pl.String)
-    index = expr.cast(pl.Enum(keys), strict=False).to_physical().fill_null(len(keys))
-    found = pl.lit(values).gather(index)
-    return found if default is None else found.fill_null(default)
 
 
 def _arn_resource_type(resource_id: pl.Expr) -> pl.Expr:
@@ -495,7 +482,7 @@ def _map_tag_pieces(tags: pl.Expr) -> pl.Expr:
     key, value = pl.element().struct.field("key"), pl.element().struct.field("value")
     value = pl.when(value.str.strip_chars() != "").then(value)  # blank: the resource does not carry the tag
     aws_name = key.str.replace(r"^aws[:_]", "")
-    aws_key = pl.concat_str(pl.lit("aws:"), _lookup(aws_name, AWS_TAG_KEYS, default=aws_name))
+    aws_key = pl.concat_str(pl.lit("aws:"), lookup(aws_name, AWS_TAG_KEYS, default=aws_name))
     focus_key = pl.when(key.str.contains(r"^aws[:_]")).then(aws_key).otherwise(key.str.replace(r"^user[:_]", ""))
     piece = pl.concat_str(pl.lit('"'), _json_escape(focus_key), pl.lit('":"'), _json_escape(value), pl.lit('"'))
     joined = tags.map.entries().list.eval(piece).list.drop_nulls().list.join(",")

@@ -45,7 +45,7 @@ an unknown ChargeType, Tags that are not a JSON object) is not an error: it come
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import blank_to_null, lookup, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, QUANTITY
 from finops_pipeline.sources.azure.cost_export import (
     AGREEMENT,
@@ -152,7 +152,7 @@ def _row_values() -> dict[str, pl.Expr]:
     values["ChargeCategory"] = (
         pl.when(charge_type.is_null())
         .then(pl.lit("Usage"))
-        .otherwise(_lookup(charge_type, CHARGE_TYPES, default=pl.lit("Adjustment")))
+        .otherwise(lookup(charge_type, CHARGE_TYPES, default=pl.lit("Adjustment")))
     )
     values["__number_problems"] = _problems(
         [(c, to_money(pl.col(c)), "a number") for c in _NUMBERS], missing=["CostInBillingCurrency"]
@@ -411,7 +411,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "ChargeCategory": _category,
         "ChargeClass": pl.when(_ct == "refund").then(pl.lit("Correction")),
         "ChargeDescription": pl.coalesce("ProductName", "MeterName"),
-        "ChargeFrequency": _lookup(
+        "ChargeFrequency": lookup(
             pl.col("Frequency").str.to_lowercase(),
             FREQUENCIES,
             default=pl.when(is_usage).then(pl.lit("Usage-Based")).otherwise(pl.lit("One-Time")),
@@ -551,14 +551,3 @@ def _product(*factors: pl.Expr) -> pl.Expr:
     for factor in rest:
         product = product * factor
     return product.cast(MONEY)
-
-
-def _lookup(expr: pl.Expr, mapping: dict[str, str], default: pl.Expr) -> pl.Expr:
-    """A small value map as `when(is_in(keys))` branches (streams, unlike replace_strict)."""
-    keys_by_value: dict[str, list[str]] = {}
-    for key, value in mapping.items():
-        keys_by_value.setdefault(value, []).append(key)
-    result = default
-    for value, keys in keys_by_value.items():
-        result = pl.when(expr.is_in(keys)).then(pl.lit(value)).otherwise(result)
-    return result

@@ -33,9 +33,8 @@ from typing import Literal
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, parse_each_distinct, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import blank_to_null, lookup, parse_each_distinct, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import FOCUS_COLUMNS, FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP, FocusColumn
-from finops_pipeline.sources.aws.focus_mapping import _lookup
 from finops_pipeline.sources.focus_export.columns import (
     SOURCE_FILE,
     SOURCE_ROW,
@@ -256,7 +255,7 @@ def _spelling_key(text: pl.Expr) -> pl.Expr:
 def _respelled(text: pl.Expr, column: FocusColumn) -> pl.Expr:
     """A value that is an allowed value (or a legacy one) spelled differently → the FOCUS spelling."""
     spellings = {_key(v): v for v in column.allowed_values} | _LEGACY_VALUES.get(column.name, {})
-    return pl.coalesce(_lookup(_spelling_key(text), spellings), text)
+    return pl.coalesce(lookup(_spelling_key(text), spellings), text)
 
 
 def _key(value: str) -> str:

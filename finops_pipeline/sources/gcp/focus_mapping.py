@@ -34,9 +34,8 @@ parsed cost and charge day so reconciliation can account for it.
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null
+from finops_pipeline.focus.parsing import blank_to_null, lookup
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
-from finops_pipeline.sources.aws.focus_mapping import _lookup as lookup
 from finops_pipeline.sources.gcp.export import (
     EXPORT_COLUMNS,
     RECORD_DTYPES,
@@ -228,7 +227,7 @@ def _charge_category() -> pl.Expr:
     return (
         pl.when(pure_credit & cost_type.is_in(list(COST_TYPES)))
         .then(pl.lit("Credit"))
-        .otherwise(_lookup(cost_type, COST_TYPES))
+        .otherwise(lookup(cost_type, COST_TYPES))
     )
 
 
@@ -306,7 +305,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         .then(pl.lit("One-Time")),
         "ChargePeriodEnd": pl.col("usage_end_time"),
         "ChargePeriodStart": usage_start,
-        "CommitmentDiscountCategory": pl.when(committed).then(_lookup(commitment("type"), COMMITMENT_CREDITS)),
+        "CommitmentDiscountCategory": pl.when(committed).then(lookup(commitment("type"), COMMITMENT_CREDITS)),
         "CommitmentDiscountId": pl.when(committed).then(
             pl.coalesce("subscription.instance_id", commitment("id"), commitment("name"))
         ),
@@ -471,14 +470,3 @@ def _provider_key(key: pl.Expr) -> pl.Expr:
 def _json_string(text: pl.Expr) -> pl.Expr:
     """Text → a JSON string literal, escaped by polars' own JSON encoder (quotes, backslashes, controls)."""
     return pl.struct(text.alias("v")).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
-
-
-def _lookup(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
-    """A small value map as `when(is_in(keys)).then(value)` branches (unlike replace_strict, it streams)."""
-    keys_by_value: dict[str, list[str]] = {}
-    for key, value in mapping.items():
-        keys_by_value.setdefault(value, []).append(key)
-    result = pl.lit(None, dtype=pl.String)
-    for value, keys in keys_by_value.items():
-        result = pl.when(expr.is_in(keys)).then(pl.lit(value)).otherwise(result)
-    return result

@@ -33,6 +33,7 @@ import polars as pl
 
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 
+K8S_USAGE_TABLE = "core.k8s_usage"
 F64 = pl.Float64
 
 # Quantities, in the order they appear in the table. Names follow OpenCost's JSON fields in snake_case.
