@@ -63,6 +63,7 @@ METHOD_KUBERNETES = "kubernetes"
 METHOD_KUBERNETES_IDLE = "kubernetes_idle"
 METHOD_KUBERNETES_SHARED = "kubernetes_shared"  # a share of a shared namespace (kube-system, monitoring)
 METHOD_SHARED_POOL = "shared_pool"
+METHODS = (METHOD_DIRECT, METHOD_KUBERNETES, METHOD_KUBERNETES_IDLE, METHOD_KUBERNETES_SHARED, METHOD_SHARED_POOL)
 
 
 def dimension_column(dimension: str) -> str:

@@ -1,6 +1,7 @@
 """Great Expectations suites (`quality/gx_suites.py`) as non-blocking, WARN-severity Dagster asset checks.
 
-One multi-asset check validates `core.focus_costs`, `core.quarantine` and `core.k8s_usage` in the warehouse
+One multi-asset check validates `core.focus_costs`, `core.quarantine`, `core.k8s_usage`,
+`outputs.cost_allocation` and `outputs.budget_status` in the warehouse
 after their assets ran (it depends on them, so the asset steps have closed their DuckDB connection), for the
 run's days: the partition range of a backfill or scheduled run, one partition's day, or the whole tables when
 the run has no partition. Each result carries the success %, the failed expectations with their unexpected
@@ -24,7 +25,7 @@ from finops_pipeline.settings import finops_home, warehouse_url
 
 CHECK_NAME = "great_expectations"
 # GX suite → the Dagster asset whose table it validates.
-SUITE_ASSETS: dict[str, str] = {"focus_costs": "focus_costs", "quarantine": "quarantine", "k8s_usage": "k8s_usage"}
+SUITE_ASSETS: dict[str, str] = {suite: suite for suite in SUITES}  # each suite is named after its asset
 
 
 def gx_root():

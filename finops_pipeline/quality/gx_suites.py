@@ -61,6 +61,7 @@ class TableSuite:
     table: str  # schema.name
     description: str
     expectations: Callable[[], list[Expectation]] = field(repr=False)
+    day_column: str = DAY_COLUMN  # what a run's day range filters on
 
     @property
     def schema_name(self) -> str:
@@ -118,6 +119,31 @@ def _k8s_usage() -> list[Expectation]:
     ]
 
 
+def _cost_allocation() -> list[Expectation]:
+    import great_expectations.expectations as gxe
+
+    from finops_pipeline.allocation.schema import ALLOCATION_COLUMNS, AMOUNTS, COST_KEYS, METHODS
+
+    return [
+        gxe.ExpectTableColumnsToMatchSet(column_set=[*COST_KEYS, *ALLOCATION_COLUMNS, *AMOUNTS], exact_match=False),
+        gxe.ExpectColumnValuesToBeInSet(column="AllocatedMethodId", value_set=list(METHODS)),
+        gxe.ExpectColumnValuesToNotBeNull(column="x_AllocationRuleId"),
+        *(gxe.ExpectColumnValuesToNotBeNull(column=amount) for amount in ("BilledCost", "EffectiveCost")),
+        gxe.ExpectColumnValuesToNotBeNull(column="x_SourceName"),
+    ]
+
+
+def _budget_status() -> list[Expectation]:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["normal", "warning", "critical"]),
+        gxe.ExpectColumnValuesToBeBetween(column="budget", min_value=0),
+        gxe.ExpectColumnValuesToNotBeNull(column="mtd_cost"),
+        gxe.ExpectColumnValuesToBeBetween(column="days_elapsed", min_value=1, max_value=31),
+    ]
+
+
 SUITES: dict[str, TableSuite] = {
     "focus_costs": TableSuite(
         "core.focus_costs",
@@ -130,6 +156,17 @@ SUITES: dict[str, TableSuite] = {
         "core.k8s_usage",
         "Kubernetes usage: no negative requests; every row has a cluster, every workload a namespace.",
         _k8s_usage,
+    ),
+    "cost_allocation": TableSuite(
+        "outputs.cost_allocation",
+        "Allocated cost: known allocation methods, every row names its rule and source, costs present.",
+        _cost_allocation,
+    ),
+    "budget_status": TableSuite(
+        "outputs.budget_status",
+        "Budget status: a known status, non-negative budgets, month to date present.",
+        _budget_status,
+        day_column="day",
     ),
 }
 
@@ -255,7 +292,7 @@ def _run(
             asset = datasource.add_query_asset(
                 name,
                 query=f"SELECT * FROM {suite_def.schema_name}.{suite_def.table_name} "
-                f"WHERE \"{DAY_COLUMN}\" BETWEEN DATE '{first}' AND DATE '{last}'",
+                f"WHERE \"{suite_def.day_column}\" BETWEEN DATE '{first}' AND DATE '{last}'",
             )
         batch = asset.add_batch_definition_whole_table("rows")
         suite = context.suites.add_or_update(

@@ -25,7 +25,7 @@ def test_definitions_load_with_blocking_money_checks():
     assert all(spec.blocking for spec in focus_checks.values())
     freshness = {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "freshness_check"}
     gx = {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "great_expectations"}
-    assert gx == {"focus_costs", "quarantine", "k8s_usage"}
+    assert gx == {"focus_costs", "quarantine", "k8s_usage", "cost_allocation", "budget_status"}
     assert freshness == {"aws_billing", "azure_billing", "gcp_billing", "focus_export_billing", "k8s_usage"}
     assert defs.resolve_job_def("daily_refresh") is not None
 

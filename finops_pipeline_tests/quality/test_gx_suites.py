@@ -300,3 +300,38 @@ def test_a_check_that_cannot_run_warns_instead_of_failing_the_run(tmp_path: Path
     assert not evaluation.passed
     assert evaluation.severity == dg.AssetCheckSeverity.WARN
     assert "no GX data source for warehouse backend 'mysql'" in evaluation.description
+
+
+def test_output_suites_find_unknown_methods_and_statuses_in_the_run_days(tmp_path: Path):
+    from finops_pipeline.allocation.schema import cost_allocation_schema
+    from finops_pipeline.budgets import BUDGET_STATUS_SCHEMA
+
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    schema = cost_allocation_schema(["team"])
+    base = dict.fromkeys(schema) | {
+        "x_ChargeDay": FIRST_DAY,
+        "x_SourceName": "aws",
+        "x_Team": "web",
+        "x_AllocationRuleId": "tag:team",
+        "BilledCost": Decimal("1"),
+        "EffectiveCost": Decimal("1"),
+    }
+    allocation = [
+        base | {"AllocatedMethodId": "direct"},
+        base | {"AllocatedMethodId": "guesswork"},
+        base | {"AllocatedMethodId": "direct", "x_ChargeDay": date(2026, 11, 2), "x_AllocationRuleId": None},
+    ]
+    budget = dict.fromkeys(BUDGET_STATUS_SCHEMA) | {"budget": Decimal(100), "mtd_cost": Decimal(5), "days_elapsed": 1}
+    budgets = [budget | {"day": FIRST_DAY, "status": "panic"}, budget | {"day": date(2026, 11, 2), "status": "normal"}]
+    with Warehouse.from_url(url) as wh:
+        wh.replace_rows("outputs.cost_allocation", pl.DataFrame(allocation, schema=schema), match={})
+        wh.replace_rows("outputs.budget_status", pl.DataFrame(budgets, schema=BUDGET_STATUS_SCHEMA), match={})
+
+    first_day = run_suites(
+        url, tmp_path / "gx", day_range=(FIRST_DAY, FIRST_DAY), suites=["cost_allocation", "budget_status"]
+    )
+    assert failures(first_day["cost_allocation"]) == {("expect_column_values_to_be_in_set", "AllocatedMethodId"): 1}
+    assert failures(first_day["budget_status"]) == {("expect_column_values_to_be_in_set", "status"): 1}
+    second_day = run_suites(url, tmp_path / "gx", day_range=(date(2026, 11, 2), date(2026, 11, 2)))
+    assert failures(second_day["cost_allocation"]) == {("expect_column_values_to_not_be_null", "x_AllocationRuleId"): 1}
+    assert failures(second_day["budget_status"]) == {}

@@ -270,7 +270,7 @@ def _focus_columns(schema: pl.Schema, source_name: str) -> dict[str, pl.Expr]:
     resource_id = pl.coalesce("line_item_resource_id", pl.when(is_purchase).then(commitment))
     region_id = pl.coalesce("product_region_code", "product_region")
     product_code = pl.col("line_item_product_code")
-    return {
+    columns = {
         "AvailabilityZone": pl.col("line_item_availability_zone"),
         "BilledCost": billed,
         "BillingAccountId": pl.col("bill_payer_account_id"),
@@ -293,7 +293,7 @@ def _focus_columns(schema: pl.Schema, source_name: str) -> dict[str, pl.Expr]:
         .then(pl.lit("Usage")),
         "CommitmentDiscountId": commitment,
         "CommitmentDiscountName": pl.lit(None),
-        "CommitmentDiscountQuantity": pl.lit(None),
+        "CommitmentDiscountQuantity": pl.lit(None),  # below: it depends on EffectiveCost
         # FOCUS: set on every Usage row that names a commitment (here always consumption of it).
         "CommitmentDiscountStatus": pl.when((pl.col("ChargeCategory") == "Usage") & commitment.is_not_null()).then(
             pl.lit("Used")
@@ -351,7 +351,16 @@ def _focus_columns(schema: pl.Schema, source_name: str) -> dict[str, pl.Expr]:
         "SkuId": _not_for_tax(pl.col("product_sku")),
         "SkuMeter": pl.lit(None),
         "SkuPriceDetails": pl.lit(None),
-        "SkuPriceId": _not_for_tax(pl.coalesce("pricing_rate_code", "pricing_rate_id")),
+        # A rate code (`SKU.OfferTermCode.RateCode`) names one price of one SKU; a bare rate id does not (legacy
+        # CURs reuse ids such as 208674050 across SKUs), so it is qualified by its SKU the same way (FOCUS:
+        # a SkuPriceId has exactly one SkuId).
+        "SkuPriceId": _not_for_tax(
+            pl.coalesce(
+                "pricing_rate_code",
+                pl.concat_str(pl.col("product_sku"), pl.lit("."), pl.col("pricing_rate_id")),
+                "pricing_rate_id",
+            )
+        ),
         "SubAccountId": pl.col("line_item_usage_account_id"),
         "SubAccountName": pl.col("line_item_usage_account_name"),
         "SubAccountType": pl.lit(None),
@@ -364,6 +373,39 @@ def _focus_columns(schema: pl.Schema, source_name: str) -> dict[str, pl.Expr]:
         # The day partition; a row whose usage start does not parse still lands in its billing period.
         "x_ChargeDay": pl.coalesce(usage_start, "bill_billing_period_start_date").dt.date(),
     }
+    quantity = _commitment_quantity(columns["EffectiveCost"])
+    columns["CommitmentDiscountQuantity"] = quantity
+    columns["CommitmentDiscountUnit"] = pl.when(quantity.is_not_null()).then(_commitment_unit())
+    return columns
+
+
+def _commitment_quantity(effective_cost: pl.Expr) -> pl.Expr:
+    """FOCUS CommitmentDiscountQuantity of a commitment's Usage and Purchase rows, in CommitmentDiscountUnit.
+
+    Savings plans are spend-based (the commitment is an amount of money per hour): what a covered usage row
+    draws from it is its amortised EffectiveCost (0 on a negation row), what a fee row buys is its cost.
+    Reserved instances are usage-based, in hours: a DiscountedUsage row draws its usage hours, an RIFee row
+    buys the RI hours of its billing period (line_item_usage_amount). Unused rows are handled by
+    `_unused_row_overrides`."""
+    savings_plan = pl.col("savings_plan_savings_plan_a_r_n").is_not_null()
+    reservation = pl.col("reservation_reservation_a_r_n").is_not_null()
+    return (
+        pl.when(savings_plan & (pl.col("ChargeCategory") == "Usage"))
+        .then(effective_cost)
+        .when(savings_plan & (pl.col("ChargeCategory") == "Purchase"))
+        .then(pl.col("BilledCost"))
+        .when(reservation & _type.is_in(("DiscountedUsage", "RIFee")))
+        .then(pl.col("line_item_usage_amount"))
+    )
+
+
+def _commitment_unit() -> pl.Expr:
+    return (
+        pl.when(pl.col("savings_plan_savings_plan_a_r_n").is_not_null())
+        .then(pl.col("line_item_currency_code"))
+        .when(pl.col("reservation_reservation_a_r_n").is_not_null())
+        .then(pl.lit("Hours"))
+    )
 
 
 def _unused_row_overrides() -> dict[str, pl.Expr]:
@@ -377,6 +419,12 @@ def _unused_row_overrides() -> dict[str, pl.Expr]:
         "ChargeDescription": pl.concat_str(pl.lit("Unused "), pl.col("CommitmentDiscountType"), pl.lit(" commitment")),
         "ChargeFrequency": pl.lit("Usage-Based"),
         "CommitmentDiscountStatus": pl.lit("Unused"),
+        # A savings plan's unused commitment is the unused amount; an RI's unused hours are not among the
+        # CUR columns scan_cur reads (reservation/UnusedQuantity), so its quantity stays unknown.
+        "CommitmentDiscountQuantity": pl.when(pl.col("CommitmentDiscountType") == "Savings Plan").then(pl.col(_UNUSED)),
+        "CommitmentDiscountUnit": pl.when(pl.col("CommitmentDiscountType") == "Savings Plan").then(
+            pl.col("BillingCurrency")
+        ),
         # Nothing was consumed, and there is no public price for idle commitment capacity.
         "ConsumedQuantity": pl.lit(None),
         "ConsumedUnit": pl.lit(None),

@@ -29,9 +29,10 @@ Where we depart from Microsoft's table, and why:
 * PricingCategory of a commitment purchase/refund is Standard, not Committed, and CommitmentDiscountStatus
   is set on Usage rows only: FOCUS 1.2 reserves Committed and Used/Unused for charges a commitment
   covers, not for buying it.
-* CommitmentDiscountQuantity (Usage rows of a commitment): spend-based (savings plan) = EffectiveCost in
-  the pricing currency; usage-based (reservation) = PricingQuantity × RINormalizationRatio (AdditionalInfo,
-  default 1). Microsoft's "÷ block size" is a no-op for reservation meters ("1 Hour").
+* CommitmentDiscountQuantity (Usage rows of a commitment, and its purchases and refunds): spend-based
+  (savings plan) = EffectiveCost (on a purchase: its cost) in the pricing currency; usage-based
+  (reservation) = PricingQuantity × RINormalizationRatio (AdditionalInfo, default 1). Microsoft's
+  "÷ block size" is a no-op for reservation meters ("1 Hour").
 * Exports without a billing period (legacy pay-as-you-go, the Query API) get the calendar month of the
   usage date; exports without a billing account (legacy pay-as-you-go bills each subscription on its own)
   get BillingAccountId = SubscriptionId, BillingAccountType "Subscription". Exports without ChargeType are
@@ -389,9 +390,11 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     status = pl.when(is_usage & commitment_id.is_not_null()).then(
         pl.when(_ct.is_in(["unusedreservation", "unusedsavingsplan"])).then(pl.lit("Unused")).otherwise(pl.lit("Used"))
     )
-    commitment_quantity = pl.when(status.is_not_null()).then(
+    # FOCUS also wants the quantity bought on a commitment's purchase (and refund) rows: the amount for a
+    # savings plan (its cost, as the purchase's EffectiveCost is 0), the pricing quantity for a reservation.
+    commitment_quantity = pl.when(status.is_not_null() | buys_commitment).then(
         pl.when(commitment_kind == "Spend")
-        .then(effective / rate)
+        .then(pl.when(buys_commitment).then(cost).otherwise(effective) / rate)
         .when(commitment_kind == "Usage")
         .then(_product(pricing_quantity, pl.coalesce("__normalisation_ratio", _ONE)))
     )
