@@ -42,6 +42,17 @@ def run_daily_job(first_day: date, last_day: date, asset_selection=None, instanc
     )
 
 
+def _quietly(function, *args, **kwargs):
+    """Call `function` with stdout going to $FINOPS_HOME/logs/pipeline-stdout.log: dagster-dbt re-emits every
+    dbt log line on stdout (the Dagster UI captures it per step); the command line shows the summary."""
+    import contextlib
+
+    path = finops_home() / "logs" / "pipeline-stdout.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        return function(*args, **kwargs)
+
+
 def run_statements(first_day: date, last_day: date, instance=None) -> list:
     """The monthly chargeback statements of every month the days touch (one run per month partition)."""
     import dagster as dg
@@ -101,21 +112,27 @@ def summary(result, first_day: date, last_day: date, statement_runs=()) -> str:
             lines.append(f"core.k8s_usage: {k8s['n'][0]} container-days in {k8s['clusters'][0]} cluster(s)")
         lines += _outputs_summary(wh, last_day)
         location = wh.describe()
-    checks = result.get_asset_check_evaluations() + [
-        check for run in statement_runs for check in run.get_asset_check_evaluations()
+    # (check, the month partition it ran for: statements are monthly)
+    checks = [(check, "") for check in result.get_asset_check_evaluations()] + [
+        (check, f" ({run.dagster_run.tags.get('dagster/partition', '')[:7]})")
+        for run in statement_runs
+        for check in run.get_asset_check_evaluations()
     ]
-    passed = [c for c in checks if c.passed]
+    passed = [c for c, _ in checks if c.passed]
     lines.append(f"\nchecks: {len(passed)} passed, {len(checks) - len(passed)} failed")
-    for check in sorted(checks, key=lambda c: (c.passed, c.asset_key.to_user_string(), c.check_name)):
+    for check, month in sorted(
+        checks, key=lambda c: (c[0].passed, c[0].asset_key.to_user_string(), c[0].check_name, c[1])
+    ):
         asset = check.asset_key.to_user_string()
         if not check.passed or asset in ("focus_costs", "cost_allocation", "chargeback_statements"):
-            lines.append(f"  {'ok  ' if check.passed else 'FAIL'} {asset}:{check.check_name}")
+            lines.append(f"  {'ok  ' if check.passed else 'FAIL'} {asset}:{check.check_name}{month}")
     from finops_pipeline.defs.gx import gx_root
     from finops_pipeline.quality.gx_suites import data_docs_index
 
     lines += [
         f"\nwarehouse: {location}",
         f"data quality report (Great Expectations Data Docs): {data_docs_index(gx_root())}",
+        f"dbt and other step output: {finops_home() / 'logs' / 'pipeline-stdout.log'}",
         "open the UI: uv run finops ui   (dagster dev on this instance, then http://localhost:3000)",
     ]
     return "\n".join(lines)
@@ -195,16 +212,16 @@ def demo(days: int) -> int:
         print(f"finops: wrote the demo's {path.name} to {path.parent} (edit it there)")
     first_day = today - timedelta(days=days - 1)
     print(f"finops: materialising every asset for {first_day} … {today} in one Dagster run")
-    result = run_daily_job(first_day, today)
-    statement_runs = run_statements(first_day, today) if result.success else []
+    result = _quietly(run_daily_job, first_day, today)
+    statement_runs = _quietly(run_statements, first_day, today) if result.success else []
     print(summary(result, first_day, today, statement_runs))
     return 0 if result.success and all(run.success for run in statement_runs) else 1
 
 
 def run(first_day: date, last_day: date) -> int:
     _use_local_dagster_home()
-    result = run_daily_job(first_day, last_day)
-    statement_runs = run_statements(first_day, last_day) if result.success else []
+    result = _quietly(run_daily_job, first_day, last_day)
+    statement_runs = _quietly(run_statements, first_day, last_day) if result.success else []
     print(summary(result, first_day, last_day, statement_runs))
     return 0 if result.success and all(run.success for run in statement_runs) else 1
 

@@ -153,4 +153,13 @@ def test_finops_demo_command_prints_the_summary(tmp_path, monkeypatch, capsys):
     assert "uv run finops ui" in out
     docs = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert f"Data Docs): {docs}" in out and docs.exists()
+    # who spent what, what they are charged, where budgets stand (the demo's settings files were installed)
+    assert "EffectiveCost by team and method" in out and "kubernetes_idle" in out
+    assert "outputs.chargeback_statements" in out and "payments     chargeback" in out
+    assert "outputs.budget_status on" in out and "outputs.finops_kpis" in out
+    assert "ok   cost_allocation:conserves_cost" in out
+    assert (tmp_path / "config" / "allocation_rules.yaml").is_file()
+    # dbt's own log lines go to the log file, not into the summary
+    assert "Running with dbt=" not in out
+    assert "Running with dbt=" in (tmp_path / "logs" / "pipeline-stdout.log").read_text()
     shutil.rmtree(tmp_path / "demo")
