@@ -528,6 +528,11 @@ def volume_id(resource: Resource, k: int | None = None) -> str:
     return "vol-0" + stable_hex(16, resource.name, k, "volume")
 
 
+def volume_zone(resource: Resource) -> str:
+    """The availability zone an EBS volume resource is billed in."""
+    return _zone(resource)
+
+
 def _arn(service: str, region: str, account: Account, suffix: str) -> str:
     return f"arn:aws:{service}:{region}:{account.account_id}:{suffix}"
 

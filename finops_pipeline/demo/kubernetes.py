@@ -315,6 +315,7 @@ def day_allocations(org: Organisation, cluster: Cluster, nodes: list[Node], day:
                         f"cluster={cluster.name}:name=pvc-{pvc}": {
                             "byteHours": _r(pv * node.hours),
                             "cost": _r(pv_cost),
+                            **_volume_provider_id(org, workload),
                         }
                     }
                 name = f"{cluster.name}/{node.name}/{workload.namespace}/{pod.name}/{container.name}"
@@ -406,3 +407,11 @@ def write_allocations(org: Organisation, window: Window, root: Path, seed: int) 
         row_counts=row_counts,
         totals=totals,
     )
+
+
+def _volume_provider_id(org: Organisation, workload: Workload) -> dict[str, str]:
+    """`{"providerID": "aws://<zone>/vol-…"}` for a volume the AWS bill carries (the EBS CSI driver's form)."""
+    if not workload.volume_resource:
+        return {}
+    resource = next(r for r in org.resources if r.name == workload.volume_resource)
+    return {"providerID": f"aws://{aws.volume_zone(resource)}/{aws.volume_id(resource)}"}

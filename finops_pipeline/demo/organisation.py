@@ -237,6 +237,9 @@ class Workload:
     labels: Mapping[str, str] = field(default_factory=dict)  # pod labels, OpenCost-sanitised keys
     services: tuple[str, ...] = ()
     volume_gb: int = 0  # one persistent volume per pod (statefulsets)
+    # The AWS Resource (service "ebs") the EBS CSI driver created for that volume: OpenCost reports it as the
+    # claim's providerID, so allocation can price the claim from the bill. Empty: the volume is not billed here.
+    volume_resource: str = ""
 
 
 @dataclass(frozen=True)
@@ -376,6 +379,12 @@ AWS_RESOURCES = (
              instances=3, min_count=2, max_count=6, root_volume_gb=80, tag_root_volume=True),
     Resource(name="platform-prod-ingress", account="platform-prod", service="alb", region="us-east-1",
              profile="web", tags=_PLATFORM, daily_lcu=38, daily_gb=420),
+    # Prometheus's persistent volume, created by the EBS CSI driver: tagged with the claim, not with a team.
+    Resource(name="eks-prod-prometheus-data", account="platform-prod", service="ebs", region="us-east-1",
+             size="gp3", stored_gb=200,
+             tags=MappingProxyType({"kubernetes.io/created-for/pvc/namespace": "monitoring",
+                                    "kubernetes.io/created-for/pvc/name": "storage-prometheus-server-0",
+                                    "ebs.csi.aws.com/cluster": "true"})),
     # Nobody tagged the NAT gateways.
     Resource(name="platform-prod-nat", account="platform-prod", service="nat", region="us-east-1",
              profile="web", daily_gb=260),
@@ -648,7 +657,7 @@ EKS_WORKLOADS = (
     Workload("monitoring", "prometheus-server", "statefulset",
              (_c("prometheus", 2.0, 8192, 0.45, 0.7), _c("config-reloader", 0.05, 64, 0.05, 0.3)),
              pools=("general",), labels=_app("prometheus", "platform"), services=("prometheus-server",),
-             volume_gb=200),
+             volume_gb=200, volume_resource="eks-prod-prometheus-data"),
     Workload("monitoring", "grafana", "deployment", (_c("grafana", 0.25, 512, 0.2, 0.6),),
              pools=("general",), labels=_app("grafana", "platform"), services=("grafana",)),
     Workload("platform", "ingress-nginx-controller", "deployment", (_c("controller", 1.0, 1024, 0.4, 0.5),),

@@ -198,3 +198,14 @@ def test_a_bad_rules_file_stops_allocation_and_names_file_key_and_problem(demo_r
     with Warehouse.from_url(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
         after = wh.read_table("outputs.cost_allocation")
     assert after.height == before.height and after["EffectiveCost"].sum() == before["EffectiveCost"].sum()
+
+
+def test_the_billed_persistent_volume_is_priced_to_its_claim(demo_run):
+    # Prometheus's EBS volume (monitoring namespace, shared across eks-prod) is in the bill and in the claims
+    focus, allocation = demo_run["tables"]["core.focus_costs"], demo_run["tables"]["outputs.cost_allocation"]
+    claims = demo_run["tables"]["core.k8s_usage"]["pv_claims"].drop_nulls()
+    volume = claims.str.extract(r'"providerID":\s*"aws://[^/]+/(vol-[0-9a-f]+)"', 1).drop_nulls().unique().item()
+    pieces = allocation.filter(pl.col("ResourceId") == volume)
+    assert set(pieces["AllocatedMethodId"]) == {"kubernetes_shared"}  # monitoring is a shared namespace
+    assert set(pieces["AllocatedResourceId"]) == {"eks-prod/monitoring"}
+    assert pieces["EffectiveCost"].sum() == focus.filter(pl.col("ResourceId") == volume)["EffectiveCost"].sum() > 0
