@@ -29,16 +29,25 @@ def run_daily_job(first_day: date, last_day: date, asset_selection=None, instanc
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     from finops_pipeline.definitions import build_definitions
+    from finops_pipeline.defs.freshness import freshness_checks
     from finops_pipeline.defs.schedules import partition_range_tags
 
-    job = build_definitions().resolve_job_def("daily_refresh")
+    definitions = build_definitions()
+    if asset_selection is not None:
+        # A subset of the daily job, as a job of its own: selecting assets on the daily job itself would bring
+        # back the freshness checks the daily job leaves to the sensor (they judge the clock, not the run).
+        subset = dg.define_asset_job(
+            "daily_refresh_subset",
+            selection=dg.AssetSelection.assets(*asset_selection) - dg.AssetSelection.checks(*freshness_checks),
+        )
+        definitions = dg.Definitions.merge(definitions, dg.Definitions(jobs=[subset]))
+    job = definitions.resolve_job_def("daily_refresh" if asset_selection is None else "daily_refresh_subset")
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     return job.execute_in_process(
         instance=instance or dg.DagsterInstance.get(),
         tags=partition_range_tags(first_day, last_day),
         run_config=quiet_logs,
         raise_on_error=False,
-        asset_selection=asset_selection,
     )
 
 
