@@ -17,8 +17,8 @@ Credits, applied per day: the committed use discount first (a `COMMITTED_USAGE_D
 on-demand cost of the covered N2 core and RAM hours, on the covering project's rows, in resource order; the
 commitment's daily fee rows are billed whether used or not), then the promotional credit (up to its monthly
 cap, on what is left of the project's Compute Engine usage). Tax: one row per project and invoice month,
-`sales_tax_rate` of the month's cost net of credits. So Σ cost is the bill, and Σ cost + Σ credits what it
-effectively cost.
+`sales_tax_rate` of the month's cost net of credits. Google invoices Σ cost + Σ credits (credits are
+negative), so that is the bill (`ProviderExport.totals`, `billed_by_day`: what Σ FOCUS BilledCost must be).
 """
 
 from __future__ import annotations
@@ -662,9 +662,9 @@ def write_export(org: Organisation, window: Window, root: Path, seed: int) -> Pr
         path.write_bytes(render_csv(estate, month_rows))
         files.append(path)
         row_counts[period] = len(month_rows)
-        totals[period] = sum((r.cost for r in month_rows), _ZERO)
+        totals[period] = sum((r.net for r in month_rows), _ZERO)  # the invoice: cost + credits
         for r in month_rows:
-            billed_by_day[r.start.date()] = billed_by_day.get(r.start.date(), _ZERO) + r.cost
+            billed_by_day[r.start.date()] = billed_by_day.get(r.start.date(), _ZERO) + r.net
     return ProviderExport(
         provider="gcp",
         root=root,

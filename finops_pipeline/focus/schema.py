@@ -136,7 +136,7 @@ EXTENSION_COLUMNS: dict[str, pl.DataType] = {
 
 # Columns only some sources fill; core.focus_costs keeps them (null for the other sources).
 OPTIONAL_EXTENSION_COLUMNS: dict[str, pl.DataType] = {
-    "x_Credits": pl.String,  # credits netted into EffectiveCost, itemised as a JSON array (GCP)
+    "x_Credits": pl.String,  # the credits a row carries, itemised as a JSON array (GCP; see its focus_mapping)
 }
 
 FOCUS_SCHEMA: dict[str, pl.DataType] = {c.name: c.dtype for c in FOCUS_COLUMNS}

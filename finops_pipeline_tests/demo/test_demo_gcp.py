@@ -97,18 +97,50 @@ def test_late_reported_analysis_is_invoiced_in_the_next_month(rows) -> None:
     ]
 
 
+def _unused_fee_rows(all_rows) -> int:
+    """Commitment fee rows (one per day and CPU/RAM) whose day left part of the commitment unused."""
+    unused = 0
+    for fee in (r for r in all_rows if r["sku.description"].startswith("Commitment")):
+        part = "Core" if " Cpu " in fee["sku.description"] else "Ram"
+        used = sum(
+            (
+                Decimal(r["usage.amount_in_pricing_units"])
+                for r in all_rows
+                if r["usage_start_time"] == fee["usage_start_time"]
+                and r["sku.description"] == f"N2 Instance {part} running in Americas"
+                and r["project.id"] == fee["project.id"]
+            ),
+            ZERO,
+        )
+        unused += used < Decimal(fee["usage.amount_in_pricing_units"])
+    return unused
+
+
 def test_the_reader_maps_every_row_and_conform_rejects_nothing(focus: pl.DataFrame, all_rows) -> None:
-    assert focus.height == len(all_rows)
+    # Every row, plus a Credit row per promotional credit and an Unused row per partly idle commitment fee.
+    promotions = sum(1 for r in all_rows for t, _ in _credits(r["credits"]) if t == "PROMOTION")
+    unused = _unused_fee_rows(all_rows)
+    assert promotions and unused
+    assert focus.filter(pl.col("ChargeCategory") == "Credit").height == promotions
+    assert focus.filter(pl.col("CommitmentDiscountStatus") == "Unused").height == unused
+    assert focus.height == len(all_rows) + promotions + unused
     assert focus.filter(pl.col(REASON).is_not_null()).height == 0
     result = conform_to_focus(focus.drop(REASON, "x_Credits"))
     assert result.rejected.height == 0 and result.valid.height == focus.height
 
 
-def test_billed_is_cost_and_effective_is_cost_plus_credits(focus: pl.DataFrame, all_rows) -> None:
+def test_billed_is_the_invoice_cost_plus_credits(focus: pl.DataFrame, all_rows) -> None:
     cost = sum((Decimal(r["cost"]) for r in all_rows), ZERO)
     credits = sum((_credit_sum(r) for r in all_rows), ZERO)
-    assert credits < 0
-    assert focus["BilledCost"].sum() == cost
+    promotions = sum((_credit_sum(r, "PROMOTION") for r in all_rows), ZERO)
+    fees = sum((Decimal(r["cost"]) for r in all_rows if r["sku.description"].startswith("Commitment")), ZERO)
+    assert credits < promotions < 0 and fees > 0
+    assert focus["BilledCost"].sum() == cost + credits  # Google's invoice
+    credit_rows = focus.filter(pl.col("ChargeCategory") == "Credit")
+    assert credit_rows["BilledCost"].sum() == credit_rows["EffectiveCost"].sum() == promotions
+    # The commitment fees are amortised (Purchase rows carry 0) onto covered usage and Unused rows, exactly.
+    assert focus.filter(pl.col("ChargeCategory") == "Purchase")["BilledCost"].sum() == fees
+    assert focus.filter(pl.col("ChargeCategory") == "Purchase")["EffectiveCost"].sum() == ZERO
     assert focus["EffectiveCost"].sum() == cost + credits
 
 
@@ -116,7 +148,8 @@ def test_source_totals_per_invoice_month(demo_exports: DemoExports, rows) -> Non
     totals = billing_export_source_totals(scan_billing_export(demo_exports.gcp.data_files)).collect()
     per_month = totals.group_by("x_BillingPeriodStart").agg(pl.col("x_SourceCost").sum()).sort("x_BillingPeriodStart")
     assert per_month["x_BillingPeriodStart"].to_list() == [date.fromisoformat(f"{m}-01") for m in MONTHS]
-    assert per_month["x_SourceCost"].to_list() == [sum((Decimal(r["cost"]) for r in rows[m]), ZERO) for m in MONTHS]
+    invoices = [sum((Decimal(r["cost"]) + _credit_sum(r) for r in rows[m]), ZERO) for m in MONTHS]
+    assert per_month["x_SourceCost"].to_list() == invoices
     export = demo_exports.gcp
     assert [export.totals[p] for p in export.billing_periods] == per_month["x_SourceCost"].to_list()
 
@@ -193,7 +226,7 @@ def test_labels_carry_the_usual_mess(focus: pl.DataFrame) -> None:
 def test_generator_billed_by_day_matches_the_files(demo_exports: DemoExports, all_rows) -> None:
     by_day: dict[date, Decimal] = defaultdict(Decimal)
     for r in all_rows:
-        by_day[_start(r).date()] += Decimal(r["cost"])
+        by_day[_start(r).date()] += Decimal(r["cost"]) + _credit_sum(r)  # the invoice: cost + credits
     assert demo_exports.gcp.billed_by_day == dict(by_day)
 
 

@@ -81,15 +81,6 @@ SAMPLES = (
 )
 
 _KOKU_PRICES = "koku's fixture gives unit prices that do not multiply to its costs"
-_EA_TIERS = (
-    "EA: ListCost/ContractedCost are the row's cost but the unit prices are UnitPrice; on tiered meters and "
-    "included quantities cost ≠ UnitPrice × Quantity (to decide: unit prices from EffectivePrice, or costs "
-    "from UnitPrice × Quantity)"
-)
-_RI_UNUSED = (
-    "the Unused row derived from an RIFee has no quantity: reservation/UnusedQuantity is not among the "
-    "columns scan_cur reads"
-)
 SAMPLE_FINDINGS: dict[tuple[str, str], dict[str, str]] = {
     ("aws", "koku/2023-06-01.csv"): {
         "ListUnitPrice-C-010-C": "public on-demand rate 0.5 × 1 unit, public on-demand cost 10",
@@ -112,12 +103,9 @@ SAMPLE_FINDINGS: dict[tuple[str, str], dict[str, str]] = {
         "PricingUnit-C-006-C": "the fixture has no UnitOfMeasure column",
     },
     ("azure", "opencost/azure_headerset_Enterprise.csv"): {
-        "ListUnitPrice-C-010-C": "UnitPrice 1 × Quantity 1 with cost 0 (OpenCost's header test data)",
-        "ListCost-C-009-C": "UnitPrice 1 × Quantity 1 with cost 0 (OpenCost's header test data)",
-        "ContractedUnitPrice-C-011-C": "UnitPrice 1 × Quantity 1 with cost 0 (OpenCost's header test data)",
-    },
-    ("azure", "opencost/azure_headerset_EnterpriseCamel.csv"): {
-        "ContractedUnitPrice-C-006-C": "this header set has no unitPrice column",
+        "ListUnitPrice-C-010-C": "EffectivePrice 1.2 × Quantity 10 with cost 0 (OpenCost's header test data)",
+        "ListCost-C-009-C": "EffectivePrice 1.2 × Quantity 10 with cost 0 (OpenCost's header test data)",
+        "ContractedUnitPrice-C-011-C": "EffectivePrice 1.2 × Quantity 10 with cost 0 (OpenCost's header test data)",
     },
     # The FOCUS sample data (FOCUS 1.0, upgraded) is passed through as the provider wrote it.
     ("focus_export", "FOCUS-Sample-Data/focus_sample.csv"): {
@@ -139,24 +127,9 @@ SAMPLE_FINDINGS: dict[tuple[str, str], dict[str, str]] = {
 }
 
 MAPPING_GAPS: dict[tuple[str, str], dict[str, str]] = {
-    ("aws", "cloudacademy-aws-cur/Dec2018-WorkshopCUR-00001.snappy.parquet"): {
-        "PricingQuantity-C-005-C": _RI_UNUSED,
-        "CommitmentDiscountQuantity-C-005-C": _RI_UNUSED,
-    },
     ("aws", "demo"): {
-        "PricingQuantity-C-005-C": "the derived Unused rows (RI and savings plan) have no PricingQuantity",
-        "CommitmentDiscountQuantity-C-005-C": _RI_UNUSED,
-        "ConsumedQuantity-C-006-C": "SavingsPlanNegation rows (Usage) are given no ConsumedQuantity, on purpose "
-        "(test_cur_to_focus pins None); FOCUS wants one (0 would not double count)",
-    },
-    ("azure", "focus_converters/sample-anonymous-ea-export-dataset.csv"): {
-        "ListUnitPrice-C-010-C": _EA_TIERS,
-        "ListCost-C-009-C": _EA_TIERS,
-        "ContractedUnitPrice-C-011-C": _EA_TIERS,
-    },
-    ("gcp", "demo"): {
-        "CommitmentDiscountQuantity-C-005-C": "committed-use usage has no CommitmentDiscountQuantity yet (comes "
-        "with turning GCP credits into FOCUS Credit rows)",
+        "CommitmentDiscountQuantity-C-005-C": "an RI's upfront Fee row (Purchase, One-Time) has no quantity: FOCUS "
+        "wants the Hours it pays for (instances × term hours), and scan_cur reads no term or start/end columns",
     },
 }
 

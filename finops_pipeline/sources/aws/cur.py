@@ -81,6 +81,10 @@ CUR_COLUMNS: dict[str, Kind] = {
     "reservation_effective_cost": Kind.NUMBER,
     "reservation_unused_amortized_upfront_fee_for_billing_period": Kind.NUMBER,
     "reservation_unused_recurring_fee": Kind.NUMBER,
+    # The RI hours nothing used in the billing period (on RIFee rows): the Unused row's quantity. Every
+    # sample with the two unused-fee columns above has it too; where it is missing it is null, and so is
+    # the quantity of the RI's Unused row (not derivable row by row: it is reserved minus used hours).
+    "reservation_unused_quantity": Kind.NUMBER,
     "savings_plan_savings_plan_a_r_n": Kind.TEXT,
     "savings_plan_savings_plan_effective_cost": Kind.NUMBER,
     "savings_plan_total_commitment_to_date": Kind.NUMBER,

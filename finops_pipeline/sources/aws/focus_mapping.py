@@ -51,9 +51,12 @@ NEGOTIATED_DISCOUNTS = (
     "DistributorDiscount",
 )
 
+# Usage rows that lower the cost of metered use without being use themselves.
+REDUCTIONS = ("SavingsPlanNegation", *NEGOTIATED_DISCOUNTS)
+
 # line item type → (ChargeCategory, ChargeFrequency). Refund's category is refined by what it refunds.
 LINE_ITEM_TYPES: dict[str, tuple[str, str]] = {
-    **{t: ("Usage", "Usage-Based") for t in (*CONSUMPTION, "SavingsPlanNegation", *NEGOTIATED_DISCOUNTS)},
+    **{t: ("Usage", "Usage-Based") for t in (*CONSUMPTION, *REDUCTIONS)},
     "Fee": ("Purchase", "One-Time"),
     "RIFee": ("Purchase", "Recurring"),
     "SavingsPlanUpfrontFee": ("Purchase", "One-Time"),
@@ -135,6 +138,7 @@ STREAMING_CHUNK_ROWS = 20_000
 
 _PARSE_PROBLEMS = "__parse_problems"
 _UNUSED = "__unused_commitment"
+_UNUSED_HOURS = "__unused_reservation_hours"
 _UNUSED_ROW = "__is_unused_row"
 _ZERO = pl.lit(0).cast(MONEY)
 _JSON_SPECIAL = ["\\", '"', "\n", "\r", "\t"]
@@ -159,6 +163,7 @@ def cur_to_focus(cur: pl.LazyFrame, *, source_name: str) -> pl.LazyFrame:
         *[expr.cast(FOCUS_TABLE_SCHEMA[name]).alias(name) for name, expr in columns.items()],
         _row_problems(columns["EffectiveCost"]).alias(REASON),
         _unused_commitment().alias(_UNUSED),
+        pl.when(_type == "RIFee").then(pl.col("reservation_unused_quantity")).alias(_UNUSED_HOURS),
     )
     # An Unused row is its fee row with a few FOCUS columns replaced: fee rows with an unused amount are
     # emitted twice (explode) and the copy overridden. One pass over the input: a union of the rows with a
@@ -303,11 +308,15 @@ def _focus_columns(schema: pl.Schema, source_name: str) -> dict[str, pl.Expr]:
         .when(pl.col("reservation_reservation_a_r_n").is_not_null())
         .then(pl.lit("Reserved Instance")),
         "CommitmentDiscountUnit": pl.lit(None),
-        # Only metered use consumes: a negation or discount row would count the same hours twice.
-        "ConsumedQuantity": pl.when(_type.is_in(CONSUMPTION)).then(pl.col("line_item_usage_amount")),
-        "ConsumedUnit": pl.when(_type.is_in(CONSUMPTION) & pl.col("line_item_usage_amount").is_not_null()).then(
-            pl.col("pricing_unit")
-        ),
+        # Only metered use consumes. A negation or discount row is Usage too (FOCUS wants a ConsumedQuantity
+        # on it) but consumes nothing: 0, so Σ ConsumedQuantity stays the metered use, counted once.
+        "ConsumedQuantity": pl.when(_type.is_in(CONSUMPTION))
+        .then(pl.col("line_item_usage_amount"))
+        .when(_type.is_in(REDUCTIONS))
+        .then(_ZERO),
+        "ConsumedUnit": pl.when(
+            (_type.is_in(CONSUMPTION) & pl.col("line_item_usage_amount").is_not_null()) | _type.is_in(REDUCTIONS)
+        ).then(pl.col("pricing_unit")),
         "ContractedCost": pl.when(_type.is_in(NEGOTIATED_DISCOUNTS))
         # A discount row is the negotiated reduction itself, unless net prices already include it.
         .then(pl.when(net_cost.is_null()).then(billed).otherwise(_ZERO))
@@ -386,7 +395,7 @@ def _commitment_quantity(effective_cost: pl.Expr) -> pl.Expr:
     draws from it is its amortised EffectiveCost (0 on a negation row), what a fee row buys is its cost.
     Reserved instances are usage-based, in hours: a DiscountedUsage row draws its usage hours, an RIFee row
     buys the RI hours of its billing period (line_item_usage_amount). Unused rows are handled by
-    `_unused_row_overrides`."""
+    `_unused_row_overrides`: a savings plan's unused amount, an RI's unused hours."""
     savings_plan = pl.col("savings_plan_savings_plan_a_r_n").is_not_null()
     reservation = pl.col("reservation_reservation_a_r_n").is_not_null()
     return (
@@ -410,8 +419,25 @@ def _commitment_unit() -> pl.Expr:
 
 def _unused_row_overrides() -> dict[str, pl.Expr]:
     """The derived row for an unused commitment (FOCUS's "Unused" Usage row, one per fee row and period),
-    as replacements of its fee row's FOCUS columns."""
+    as replacements of its fee row's FOCUS columns.
+
+    Quantities (FOCUS: CommitmentDiscountQuantity is "the remaining, unused quantity" in CommitmentDiscountUnit;
+    PricingQuantity must not be null on Usage):
+    * Reserved instance: both are the RI's unused hours (reservation_unused_quantity; null where the CUR lacks
+      the column), in Hours as its DiscountedUsage rows count them; PricingUnit is the fee row's, else "Hrs"
+      (pricing_unit of the usage an RI covers).
+    * Savings plan: CommitmentDiscountQuantity is the unused amount, in the billing currency (a plan commits
+      an amount of money per hour). PricingQuantity/PricingUnit stay the fee row's: the hours of commitment
+      the charge period prices, every one of them partly unused (as in the FOCUS spec's AWS savings plan
+      examples: an unused row of one hour has PricingQuantity 1 and the unused dollars as its
+      CommitmentDiscountQuantity). Not the unused amount: PricingQuantity × a unit price is a cost, and
+      there is no price per unused dollar.
+    """
     commitment = pl.col("CommitmentDiscountId")
+    reservation = pl.col("CommitmentDiscountType") == "Reserved Instance"
+    savings_plan = pl.col("CommitmentDiscountType") == "Savings Plan"
+    quantity = pl.when(savings_plan).then(pl.col(_UNUSED)).when(reservation).then(pl.col(_UNUSED_HOURS))
+    unit = pl.when(savings_plan).then(pl.col("BillingCurrency")).when(reservation).then(pl.lit("Hours"))
     return {
         "BilledCost": _ZERO,  # already billed by the fee row
         "ChargeCategory": pl.lit("Usage"),
@@ -419,12 +445,8 @@ def _unused_row_overrides() -> dict[str, pl.Expr]:
         "ChargeDescription": pl.concat_str(pl.lit("Unused "), pl.col("CommitmentDiscountType"), pl.lit(" commitment")),
         "ChargeFrequency": pl.lit("Usage-Based"),
         "CommitmentDiscountStatus": pl.lit("Unused"),
-        # A savings plan's unused commitment is the unused amount; an RI's unused hours are not among the
-        # CUR columns scan_cur reads (reservation/UnusedQuantity), so its quantity stays unknown.
-        "CommitmentDiscountQuantity": pl.when(pl.col("CommitmentDiscountType") == "Savings Plan").then(pl.col(_UNUSED)),
-        "CommitmentDiscountUnit": pl.when(pl.col("CommitmentDiscountType") == "Savings Plan").then(
-            pl.col("BillingCurrency")
-        ),
+        "CommitmentDiscountQuantity": quantity,
+        "CommitmentDiscountUnit": pl.when(quantity.is_not_null()).then(unit),
         # Nothing was consumed, and there is no public price for idle commitment capacity.
         "ConsumedQuantity": pl.lit(None),
         "ConsumedUnit": pl.lit(None),
@@ -434,8 +456,10 @@ def _unused_row_overrides() -> dict[str, pl.Expr]:
         "ListCost": _ZERO,
         "ListUnitPrice": pl.lit(None),
         "PricingCategory": pl.lit("Committed"),
-        "PricingQuantity": pl.lit(None),
-        "PricingUnit": pl.lit(None),
+        "PricingQuantity": pl.when(reservation).then(pl.col(_UNUSED_HOURS)).otherwise(pl.col("PricingQuantity")),
+        "PricingUnit": pl.when(reservation)
+        .then(pl.when(pl.col(_UNUSED_HOURS).is_not_null()).then(pl.coalesce("PricingUnit", pl.lit("Hrs"))))
+        .otherwise(pl.col("PricingUnit")),
         "ResourceId": commitment,
         "ResourceType": _arn_resource_type(commitment),
     }

@@ -22,7 +22,16 @@ Where we depart from Microsoft's table, and why:
   Microsoft's table divides that by PricingBlockSize, but in every export we have cost = Quantity ×
   EffectivePrice, i.e. prices are already per unit of Quantity, and the division would put ContractedCost
   10,000× below the cost for "10K" meters. For the same reason the unit prices are per *pricing block*
-  (UnitPrice × block size), so that ContractedUnitPrice × PricingQuantity = UnitPrice × Quantity.
+  (price × block size), so that ContractedUnitPrice × PricingQuantity = price × Quantity.
+* Unit prices are the price the row's cost was computed at: EffectivePrice where the export gives it,
+  UnitPrice on usage a commitment priced (whose ContractedCost is UnitPrice × Quantity) or when there is
+  no EffectivePrice. Microsoft takes UnitPrice throughout, but on tiered meters and meters with an
+  included quantity UnitPrice is the price of one tier only (focus_converters' EA sample: 11 h at
+  UnitPrice 0.2 cost 0.1221, at EffectivePrice 0.0111), so ContractedUnitPrice × PricingQuantity would
+  not be ContractedCost (FOCUS ContractedUnitPrice-C-011-C, ListCost-C-009-C). Nulling them is not
+  allowed (FOCUS requires unit prices on Usage and Purchase rows), and making ContractedCost UnitPrice ×
+  Quantity would report a tier discount EA does not show as one. The costs are unchanged. An
+  EffectivePrice that does not parse quarantines the row, as the other numbers do.
 * ListCost: MCA exports carry the pay-as-you-go cost (PaygCostInBillingCurrency) and use it; EA exports
   carry no list cost (PayGPrice is 0 on reservation rows), so on EA ListCost = ContractedCost and
   ListUnitPrice = ContractedUnitPrice (list = negotiated: EA shows no negotiated savings).
@@ -43,11 +52,13 @@ an unknown ChargeType, Tags that are not a JSON object) is not an error: it come
 `x_QuarantineReason` naming the column and value, still carrying its parsed cost and charge day.
 """
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, lookup, to_money, to_utc_timestamp
-from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, QUANTITY
+from finops_pipeline.focus.parsing import blank_to_null, lookup, parse_each_distinct, to_money, to_utc_timestamp
+from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, QUANTITY, TIMESTAMP
 from finops_pipeline.sources.azure.cost_export import (
     AGREEMENT,
     COMMITMENT_PRICING_MODELS,
@@ -80,6 +91,7 @@ _NUMBERS = (
     "Quantity",
     "UnitPrice",
     "PayGPrice",
+    "EffectivePrice",
     "PaygCostInBillingCurrency",
     "ExchangeRatePricingToBilling",
 )
@@ -92,9 +104,6 @@ _TEXT = (
     "PublisherName", "ReservationId", "ReservationName", "ResourceId", "ResourceLocation", "ResourceName",
     "ResourceType", "SubscriptionId", "SubscriptionName", "Tags", "UnitOfMeasure", AGREEMENT,
 )  # fmt: skip
-# Columns whose derived values are computed once per distinct value (combination), not once per row.
-_RESOURCE_KEYS = ["UnitOfMeasure", "ResourceLocation", "ConsumedService", "ResourceType", "ResourceId"]
-_JSON_KEYS = ["Tags", "AdditionalInfo"]
 
 _ZERO = pl.lit(0, dtype=MONEY)
 _ONE = pl.lit(1, dtype=MONEY)
@@ -114,31 +123,21 @@ def cost_export_to_focus(
     Pure and lazy; one output row per input row, in input order. Columns: FOCUS_TABLE_SCHEMA with its exact
     dtypes and order, then `x_QuarantineReason` (null when the row is fine). x_IngestedAt and x_RunId are
     null: the caller fills them. `lookups` defaults to `default_lookups()`.
+
+    Every step is row by row, so the plan streams in bounded memory (polars' streaming engine, batch by
+    batch). Dates, lookups, resource-id parsing and JSON normalisation depend only on a few columns whose
+    values repeat across the rows of a month (a day, a unit, a region, a service, tags), so they are
+    computed once per distinct value (`parse_each_distinct`, remembered across batches) and gathered back.
     """
-    lookups = lookups or default_lookups()
-    rows = (
+    tables = _LookupTables.of(lookups or default_lookups())
+    return (
         with_all_columns(export)
         .select(*(blank_to_null(pl.col(c)).alias(c) for c in (*_TEXT, *_NUMBERS, *_DATES)), SOURCE_FILE, SOURCE_ROW)
-        .with_columns(**_row_values())
+        .with_columns(**_row_values(), **_distinct_parts(tables))
+        .with_columns(**_distinct_values(tables))
+        .with_columns(**_dependent_values(), **_service_values())
+        .select(_finalise(_focus_columns(source_name)))
     )
-    rows = _once_per_distinct(rows, list(_DATES), _date_values)
-    rows = _once_per_distinct(rows, _RESOURCE_KEYS, lambda distinct: _resource_values(distinct, lookups))
-    rows = _once_per_distinct(rows, _JSON_KEYS, _json_values)
-    return rows.with_columns(**_dependent_values()).select(_finalise(_focus_columns(source_name)))
-
-
-def _once_per_distinct(rows: pl.LazyFrame, keys: list[str], derive) -> pl.LazyFrame:
-    """Attach `derive(distinct key combinations)` to every row.
-
-    Dates, lookups, resource-id parsing and JSON normalisation depend only on a few columns whose values
-    repeat across the rows of a month (a day, a resource, its tags), so they are computed once per distinct
-    value and joined back. The join is on a frame of just the keys, then put next to the rows: joining the
-    wide frame itself would copy every column for each lookup (measured 10× slower).
-    """
-    rows = rows.cache()  # read three times below: computed once (measured 2× faster than without)
-    derived = derive(rows.select(keys).unique())
-    attached = rows.select(keys).join(derived, on=keys, how="left", nulls_equal=True, maintain_order="left")
-    return pl.concat([rows, attached.drop(keys)], how="horizontal")
 
 
 # --- Per row: numbers and the charge classification ---------------------------------------------------------
@@ -180,141 +179,303 @@ def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
 
 
 # --- Per distinct value: dates, resources and lookups, JSON ---------------------------------------------------
+#
+# Each `parse_each_distinct` gives a struct per row (null where its input text is null); `_distinct_values`
+# unpacks them into the flat `__…` columns the FOCUS expressions read.
+
+_DATE_PARTS = pl.Struct({"start": TIMESTAMP, "end": TIMESTAMP, "month_start": TIMESTAMP, "month_end": TIMESTAMP})
+_PERIOD_START_PARTS = pl.Struct({"start": TIMESTAMP, "end": TIMESTAMP})
+_UNIT_PARTS = pl.Struct({"block": QUANTITY, "unit": pl.String})
+_REGION_PARTS = pl.Struct({"id": pl.String, "name": pl.String})
+_ID_PARTS = pl.Struct(
+    {"arm_type": pl.String, "last_is_type": pl.Boolean, "scope_arm_type": pl.String, "scope_name": pl.String}
+)
+_LAST = "\x01"  # stands for a resource id's last segment in `_id_parts`
+_SERVICE_PARTS = pl.Struct(
+    {"resource_type": pl.String, "name": pl.String, "category": pl.String, "subcategory": pl.String}
+)
+_TAGS_PARTS = pl.Struct({"tags": pl.String, "problem": pl.String})
+_INFO_PARTS = pl.Struct({"details": pl.String, "ratio": MONEY})
+# The service key joins ConsumedService, ResourceType and the ARM type from the resource id in one text:
+# fields separated by the ASCII unit separator, a missing field written as NUL.
+_SEPARATOR, _MISSING = "\x1f", "\x00"
+_SERVICE_NAMES = ("ServiceName", "ServiceCategory", "ServiceSubcategory")
 
 
-def _date_values(distinct: pl.LazyFrame) -> pl.LazyFrame:
-    """Charge and billing periods. Azure's end dates are inclusive: FOCUS ends are the next day, exclusive."""
-    parsed = {column: to_utc_timestamp(pl.col(column)) for column in _DATES}
-    date = parsed["Date"]
-    # Exports without a billing period (legacy pay-as-you-go, the Query API): the calendar month.
-    period_start = pl.coalesce(parsed["BillingPeriodStartDate"], date.dt.month_start())
-    return distinct.with_columns(
-        date.alias("__charge_start"),
-        date.dt.offset_by("1d").alias("__charge_end"),  # daily rows: [Date, Date + 1 day)
-        period_start.alias("__period_start"),
-        pl.coalesce(parsed["BillingPeriodEndDate"].dt.offset_by("1d"), period_start.dt.offset_by("1mo")).alias(
-            "__period_end"
+@dataclass(frozen=True)
+class _LookupTables:
+    """`AzureLookups` as key → value maps for `lookup` (Enum gather; keys non-null, unique, first wins)."""
+
+    block: dict[str, str]  # UnitOfMeasure → PricingBlockSize (as text, exact)
+    units: dict[str, str]  # UnitOfMeasure → DistinctUnits
+    region_id: dict[str, str]  # lower-case location → RegionId
+    region_name: dict[str, str]
+    resource_type: dict[str, str]  # lower-case ARM type → SingularDisplayName
+    # ServiceName/Category/Subcategory by (ConsumedService, ARM type), by ARM type alone and by the service
+    # most resource types of a ConsumedService belong to.
+    by_pair: dict[str, dict[str, str]]  # "consumed␟arm type"
+    by_type: dict[str, dict[str, str]]
+    by_service: dict[str, dict[str, str]]
+
+    @classmethod
+    def of(cls, lookups: AzureLookups) -> "_LookupTables":
+        units = lookups.pricing_units.filter(pl.col("UnitOfMeasure").is_not_null())
+        units = units.with_columns(pl.col("PricingBlockSize").cast(pl.String))
+        regions, types = lookups.regions, lookups.resource_types
+        services = lookups.services
+        by_pair = (
+            services.drop_nulls(["ConsumedService", "ResourceType"])
+            .unique(["ConsumedService", "ResourceType"], keep="first", maintain_order=True)
+            .select(
+                pl.concat_str("ConsumedService", "ResourceType", separator=_SEPARATOR).alias("key"), *_SERVICE_NAMES
+            )
+        )
+        by_type = (
+            services.drop_nulls("ResourceType")
+            .unique("ResourceType", keep="first", maintain_order=True)
+            .select(pl.col("ResourceType").alias("key"), *_SERVICE_NAMES)
+        )
+        by_service = (
+            services.drop_nulls("ConsumedService")
+            .group_by("ConsumedService", *_SERVICE_NAMES, maintain_order=True)
+            .len()
+            .sort("len", descending=True, maintain_order=True)
+            .unique("ConsumedService", keep="first", maintain_order=True)
+            .select(pl.col("ConsumedService").alias("key"), *_SERVICE_NAMES)
+        )
+
+        def names(table: pl.DataFrame) -> dict[str, dict[str, str]]:
+            return {name: _first_wins(table["key"], table[name]) for name in _SERVICE_NAMES}
+
+        return cls(
+            block=_first_wins(units["UnitOfMeasure"], units["PricingBlockSize"]),
+            units=_first_wins(units["UnitOfMeasure"], units["DistinctUnits"]),
+            region_id=_first_wins(regions["OriginalValue"], regions["RegionId"]),
+            region_name=_first_wins(regions["OriginalValue"], regions["RegionName"]),
+            resource_type=_first_wins(types["ResourceType"], types["SingularDisplayName"]),
+            by_pair=names(by_pair),
+            by_type=names(by_type),
+            by_service=names(by_service),
+        )
+
+
+def _first_wins(keys: pl.Series, values: pl.Series) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for key, value in zip(keys.to_list(), values.to_list(), strict=True):
+        if key is not None:
+            mapping.setdefault(key, value)
+    return mapping
+
+
+def _lookup(text: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
+    """`lookup`, null for every value when the table is empty (an Enum needs a category)."""
+    return lookup(text, mapping) if mapping else pl.lit(None, dtype=pl.String)
+
+
+def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
+    """One struct per group of derived values, each computed once per distinct input text."""
+    resource_type, resource_name = pl.col("ResourceType"), pl.col("ResourceName")
+    # The resource id is parsed only where the export lacks the resource type or name it gives.
+    id_needed = resource_type.is_null() | resource_name.is_null()
+    return {
+        "__date_parts": parse_each_distinct(pl.col("Date"), _date_parts, _DATE_PARTS),
+        "__period_start_parts": parse_each_distinct(
+            pl.col("BillingPeriodStartDate"), _period_start_parts, _PERIOD_START_PARTS
         ),
+        # Azure's end dates are inclusive: FOCUS ends are the next day, exclusive.
+        "__period_end_parsed": parse_each_distinct(
+            pl.col("BillingPeriodEndDate"), lambda text: to_utc_timestamp(text).dt.offset_by("1d"), TIMESTAMP
+        ),
+        "__unit_parts": parse_each_distinct(pl.col("UnitOfMeasure"), lambda t: _unit_parts(t, tables), _UNIT_PARTS),
+        "__region_parts": parse_each_distinct(
+            pl.col("ResourceLocation"), lambda t: _region_parts(t, tables), _REGION_PARTS
+        ),
+        # Resource ids are as many as resources, too many to remember each: parsed once per distinct id
+        # without its last segment (the scope: a resource group's resources of one type share it), which
+        # is then put back (`_distinct_values`).
+        "__id_parts": parse_each_distinct(
+            pl.when(id_needed).then(pl.col("ResourceId").str.replace(r"[^/]*$", "")), _id_parts, _ID_PARTS
+        ),
+        "__id_last": pl.col("ResourceId").str.extract(r"[^/]*$", 0),
+        "__tags_parts": parse_each_distinct(pl.col("Tags"), _tags_parts, _TAGS_PARTS),
+        "__info_parts": parse_each_distinct(pl.col("AdditionalInfo"), _info_parts, _INFO_PARTS),
+    }
+
+
+def _distinct_values(tables: _LookupTables) -> dict[str, pl.Expr]:
+    date, period_start = pl.col("__date_parts").struct, pl.col("__period_start_parts").struct
+    unit, region, ids = pl.col("__unit_parts").struct, pl.col("__region_parts").struct, pl.col("__id_parts").struct
+    tags, info = pl.col("__tags_parts").struct, pl.col("__info_parts").struct
+    # Exports without a billing period (legacy pay-as-you-go, the Query API): the calendar month.
+    start = pl.coalesce(period_start.field("start"), date.field("month_start"))
+    # The ARM type and name of scope + last segment (see `_id_parts`).
+    last = pl.col("__id_last")
+    arm_type = (
+        pl.when(last == "")
+        .then(ids.field("scope_arm_type"))
+        .when(ids.field("last_is_type"))
+        .then(pl.concat_str(ids.field("arm_type"), last.str.to_lowercase()))
+        .otherwise(ids.field("arm_type"))
+    )
+    service_key = pl.concat_str(
+        pl.col("ConsumedService").fill_null(_MISSING),
+        pl.col("ResourceType").fill_null(_MISSING),
+        pl.when(pl.col("ResourceType").is_null()).then(arm_type).fill_null(_MISSING),
+        separator=_SEPARATOR,
+    )
+    return {
+        "__charge_start": date.field("start"),
+        "__charge_end": date.field("end"),  # daily rows: [Date, Date + 1 day)
+        "__period_start": start,
+        "__period_end": pl.coalesce("__period_end_parsed", period_start.field("end"), date.field("month_end")),
         # The day partition; a row whose date does not parse still lands in its billing period.
-        pl.coalesce(date, period_start).dt.date().alias("__charge_day"),
-        _problems([(c, parsed[c], "a date") for c in _DATES], missing=["Date"]).alias("__date_problems"),
+        "__charge_day": pl.coalesce(date.field("start"), start).dt.date(),
+        "__date_problems": _problems(
+            [
+                ("Date", date.field("start"), "a date"),
+                ("BillingPeriodStartDate", period_start.field("start"), "a date"),
+                ("BillingPeriodEndDate", pl.col("__period_end_parsed"), "a date"),
+            ],
+            missing=["Date"],
+        ),
+        "__block": unit.field("block").fill_null(_ONE),
+        "__unit": unit.field("unit"),
+        "__region_id": region.field("id"),
+        "__region_name": region.field("name"),
+        "__resource_id_name": pl.when(last != "").then(last).otherwise(ids.field("scope_name")),
+        "__service_parts": parse_each_distinct(service_key, lambda key: _service_parts(key, tables), _SERVICE_PARTS),
+        "__tags": tags.field("tags"),
+        "__tags_problem": tags.field("problem"),
+        "__sku_price_details": info.field("details"),
+        "__normalisation_ratio": info.field("ratio"),
+    }
+
+
+def _service_values() -> dict[str, pl.Expr]:
+    service = pl.col("__service_parts").struct
+    return {
+        "__resource_type": service.field("resource_type"),
+        "__service_name": service.field("name"),
+        "__service_category": service.field("category"),
+        "__service_subcategory": service.field("subcategory"),
+    }
+
+
+def _date_parts(text: pl.Expr) -> pl.Expr:
+    date = to_utc_timestamp(text)
+    month = date.dt.month_start()
+    return pl.struct(
+        date.alias("start"),
+        date.dt.offset_by("1d").alias("end"),
+        month.alias("month_start"),
+        month.dt.offset_by("1mo").alias("month_end"),
     )
 
 
-def _resource_values(distinct: pl.LazyFrame, lookups: AzureLookups) -> pl.LazyFrame:
-    """Pricing units, region, resource type and service, from Microsoft's open-data lookups (left joins on
-    small tables, each unique on its key, so one row per distinct combination stays one row)."""
-    unit, resource_id = pl.col("UnitOfMeasure"), pl.col("ResourceId")
-    units = lookups.pricing_units.lazy().rename({"PricingBlockSize": "__lookup_block", "DistinctUnits": "__units"})
-    regions = lookups.regions.lazy().rename(
-        {"OriginalValue": "__location", "RegionId": "__region_id", "RegionName": "__region_name"}
-    )
-    resource_types = lookups.resource_types.lazy().rename(
-        {"ResourceType": "__arm_type", "SingularDisplayName": "__resource_type_name"}
-    )
-    keyed = distinct.with_columns(
-        pl.col("ResourceLocation").str.to_lowercase().alias("__location"),
-        pl.col("ConsumedService").str.to_lowercase().alias("__consumed_service"),
-        # ARM resource type: the legacy ResourceType column, else the types in the resource id
-        # (…/providers/Microsoft.Sql/servers/s1/databases/d1 → microsoft.sql/servers/databases).
-        pl.coalesce(pl.col("ResourceType").str.to_lowercase(), _arm_type(resource_id)).alias("__arm_type"),
-    )
-    joined = (
-        keyed.join(units, on="UnitOfMeasure", how="left")
-        .join(regions, on="__location", how="left")
-        .join(resource_types, on="__arm_type", how="left")
-    )
-    joined = _services(joined, lookups)
+def _period_start_parts(text: pl.Expr) -> pl.Expr:
+    start = to_utc_timestamp(text)
+    return pl.struct(start.alias("start"), start.dt.offset_by("1mo").alias("end"))
+
+
+def _unit_parts(unit: pl.Expr, tables: _LookupTables) -> pl.Expr:
+    """PricingBlockSize and DistinctUnits from PricingUnits (keyed on the exact text)."""
     # A unit the lookup lacks still tells its block size when it starts with one ("1000 Widgets").
-    block = pl.coalesce("__lookup_block", unit.str.extract(r"^(\d+)(?:\s|$)", 1).cast(QUANTITY, strict=False))
-    return joined.select(
-        *_RESOURCE_KEYS,
-        pl.when(block > 0).then(block).otherwise(_ONE).alias("__block"),
-        pl.coalesce("__units", unit.str.replace(r"^\d+\s+", "")).alias("__unit"),
-        # Regions.csv, else the location as written (RegionId: lower case without spaces, as Microsoft does).
-        pl.coalesce("__region_id", pl.col("__location").str.replace_all(" ", "")).alias("__region_id"),
-        pl.coalesce("__region_name", "ResourceLocation").alias("__region_name"),
-        pl.coalesce("__resource_type_name", "ResourceType", "__arm_type").alias("__resource_type"),
+    block = pl.coalesce(
+        _lookup(unit, tables.block).cast(QUANTITY),
+        unit.str.extract(r"^(\d+)(?:\s|$)", 1).cast(QUANTITY, strict=False),
+    )
+    return pl.struct(
+        pl.when(block > 0).then(block).otherwise(_ONE).alias("block"),
+        pl.coalesce(_lookup(unit, tables.units), unit.str.replace(r"^\d+\s+", "")).alias("unit"),
+    )
+
+
+def _region_parts(location: pl.Expr, tables: _LookupTables) -> pl.Expr:
+    """Regions.csv, else the location as written (RegionId: lower case without spaces, as Microsoft does)."""
+    key = location.str.to_lowercase()
+    return pl.struct(
+        pl.coalesce(_lookup(key, tables.region_id), key.str.replace_all(" ", "")).alias("id"),
+        pl.coalesce(_lookup(key, tables.region_name), location).alias("name"),
+    )
+
+
+def _id_parts(scope: pl.Expr) -> pl.Expr:
+    """ARM type and name of resource ids `scope` + a last segment without "/" (`scope` ends with "/" or is
+    empty): `scope_…` when the last segment is empty, else the ARM type with `_LAST` standing for the last
+    segment, cut off and `last_is_type` when the type ends with it (a segment at a type position)."""
+    with_last = _arm_type(pl.concat_str(scope, pl.lit(_LAST)))
+    last_is_type = with_last.str.ends_with(_LAST)
+    return pl.struct(
+        pl.when(last_is_type).then(with_last.str.strip_suffix(_LAST)).otherwise(with_last).alias("arm_type"),
+        last_is_type.alias("last_is_type"),
+        _arm_type(scope).alias("scope_arm_type"),
         # EA names the resource; MCA only has the id, whose last segment is the most specific name.
-        resource_id.str.extract(r"([^/]+)/*$", 1).alias("__resource_id_name"),
-        "__service_name",
-        "__service_category",
-        "__service_subcategory",
+        scope.str.extract(r"([^/]+)/*$", 1).alias("scope_name"),
     )
 
 
 def _arm_type(resource_id: pl.Expr) -> pl.Expr:
+    """ARM resource type in the resource id: …/providers/Microsoft.Sql/servers/s1/databases/d1 →
+    microsoft.sql/servers/databases."""
     after = resource_id.str.to_lowercase().str.extract(r".*/providers/([^/]+/.+)$", 1).str.strip_chars_end("/")
     parts = after.str.split("/")
     types = parts.list.slice(1).list.gather_every(2).list.join("/")
     return pl.concat_str(parts.list.first(), pl.lit("/"), types)
 
 
-def _services(frame: pl.LazyFrame, lookups: AzureLookups) -> pl.LazyFrame:
-    """ServiceName/Category/Subcategory, most specific match first: the (ConsumedService, ResourceType)
-    pair, then the resource type alone, then the service most resource types of that ConsumedService
-    belong to. An unknown service keeps its ConsumedService as name, category Other."""
-    names = ["ServiceName", "ServiceCategory", "ServiceSubcategory"]
-    services = lookups.services.lazy()
-    by_pair = services.drop_nulls(["ConsumedService", "ResourceType"]).unique(
-        ["ConsumedService", "ResourceType"], keep="first", maintain_order=True
-    )
-    by_type = services.drop_nulls("ResourceType").unique("ResourceType", keep="first", maintain_order=True)
-    by_service = (
-        services.drop_nulls("ConsumedService")
-        .group_by("ConsumedService", *names, maintain_order=True)
-        .len()
-        .sort("len", descending=True, maintain_order=True)
-        .unique("ConsumedService", keep="first", maintain_order=True)
-    )
+def _service_parts(key: pl.Expr, tables: _LookupTables) -> pl.Expr:
+    """FOCUS ResourceType (ResourceTypes.csv) and ServiceName/Category/Subcategory (Services.csv), most
+    specific match first: the (ConsumedService, ARM type) pair, then the ARM type alone, then the service
+    most resource types of that ConsumedService belong to. An unknown service keeps its ConsumedService as
+    name, category Other. `key` is the `_SEPARATOR`-joined ConsumedService, ResourceType and ARM type from
+    the resource id."""
+    fields = key.str.split_exact(_SEPARATOR, 2).struct
 
-    def keyed(table: pl.LazyFrame, match: str, keys: dict[str, str]) -> pl.LazyFrame:
-        return table.select(
-            *(pl.col(source).alias(target) for source, target in keys.items()),
-            *(pl.col(name).alias(f"__{name}_{match}") for name in names),
-        )
+    def field(index: int) -> pl.Expr:
+        value = fields.field(f"field_{index}")
+        return pl.when(value != _MISSING).then(value)
 
-    joined = (
-        frame.join(
-            keyed(by_pair, "pair", {"ConsumedService": "__consumed_service", "ResourceType": "__arm_type"}),
-            on=["__consumed_service", "__arm_type"],
-            how="left",
-        )
-        .join(keyed(by_type, "type", {"ResourceType": "__arm_type"}), on="__arm_type", how="left")
-        .join(
-            keyed(by_service, "service", {"ConsumedService": "__consumed_service"}), on="__consumed_service", how="left"
-        )
-    )
+    consumed_service, resource_type = field(0), field(1)
+    # ARM resource type: the legacy ResourceType column, else the types in the resource id.
+    arm_type = pl.coalesce(resource_type.str.to_lowercase(), field(2))
+    consumed = consumed_service.str.to_lowercase()
+    pair = pl.concat_str(consumed, arm_type, separator=_SEPARATOR)
 
     def best(name: str) -> pl.Expr:
-        return pl.coalesce(f"__{name}_pair", f"__{name}_type", f"__{name}_service")
+        return pl.coalesce(
+            _lookup(pair, tables.by_pair[name]),
+            _lookup(arm_type, tables.by_type[name]),
+            _lookup(consumed, tables.by_service[name]),
+        )
 
-    return joined.with_columns(
+    return pl.struct(
+        pl.coalesce(_lookup(arm_type, tables.resource_type), resource_type, arm_type).alias("resource_type"),
         # A name of its own for an unknown service, so that it cannot clash with a looked-up ServiceName of
         # another category (FOCUS: one category per ServiceName).
-        pl.coalesce(best("ServiceName"), "ConsumedService", pl.lit("Other")).alias("__service_name"),
-        best("ServiceCategory").fill_null("Other").alias("__service_category"),
-        best("ServiceSubcategory").fill_null("Other (Other)").alias("__service_subcategory"),
+        pl.coalesce(best("ServiceName"), consumed_service, pl.lit("Other")).alias("name"),
+        best("ServiceCategory").fill_null("Other").alias("category"),
+        best("ServiceSubcategory").fill_null("Other (Other)").alias("subcategory"),
     )
 
 
-def _json_values(distinct: pl.LazyFrame) -> pl.LazyFrame:
-    tags = pl.col("Tags")
+def _tags_parts(tags: pl.Expr) -> pl.Expr:
     tags_json = _json_text(tags)
-    details = _json_text(pl.col("AdditionalInfo"))
-    ratio = pl.col("AdditionalInfo").str.json_path_match("$.RINormalizationRatio")
-    return distinct.with_columns(
-        pl.when(tags_json != "{}").then(tags_json).alias("__tags"),  # no tags ("" or {}) → null
-        pl.when(tags.is_not_null() & tags_json.is_null())
-        .then(pl.format("Tags: '{}' is not a JSON object", tags))
-        .alias("__tags_problem"),
+    return pl.struct(
+        pl.when(tags_json != "{}").then(tags_json).alias("tags"),  # no tags ("" or {}) → null
+        pl.when(tags_json.is_null()).then(pl.format("Tags: '{}' is not a JSON object", tags)).alias("problem"),
+    )
+
+
+def _info_parts(info: pl.Expr) -> pl.Expr:
+    details = _json_text(info)
+    return pl.struct(
         # AdditionalInfo with every key prefixed x_ (FOCUS: provider-specific SkuPriceDetails properties); in
         # compact JSON a key is the only place `{"` or `,"` is followed by a closing `":`. AdditionalInfo
         # that is not a JSON object is left out rather than quarantining the cost row.
         pl.when(details != "{}")
         .then(details.str.replace_all(r'([{,])"([^"\\]*)":', r'${1}"x_${2}":'))
-        .alias("__sku_price_details"),
-        to_money(ratio).alias("__normalisation_ratio"),
+        .alias("details"),
+        to_money(info.str.json_path_match("$.RINormalizationRatio")).alias("ratio"),
     )
 
 
@@ -373,7 +534,10 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     billed = pl.when(amortised_usage).then(_ZERO).otherwise(cost)
     effective = pl.when(buys_commitment).then(_ZERO).otherwise(cost)
 
-    contracted_unit_price = _not_for_tax(_product(unit_price, rate, block))
+    # The price the row's cost was computed at: UnitPrice on usage a commitment priced (its ContractedCost is
+    # UnitPrice × Quantity), else EffectivePrice where the export gives it (see the module docstring).
+    price = pl.when(amortised_usage).then(unit_price).otherwise(pl.coalesce("__EffectivePrice", unit_price))
+    contracted_unit_price = _not_for_tax(_product(price, rate, block))
     # The cost is at the contracted rate, except where a commitment priced it.
     contracted = pl.when(amortised_usage).then(pl.coalesce(_product(unit_price, rate, quantity), cost)).otherwise(cost)
     list_unit_price = _not_for_tax(
@@ -448,9 +612,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "ListUnitPrice": list_unit_price,
         "PricingCategory": _pricing_category(buys_commitment, commitment_priced),
         "PricingCurrency": pl.col("PricingCurrency"),
-        "PricingCurrencyContractedUnitPrice": pl.when(has_pricing_currency).then(
-            _not_for_tax(_product(unit_price, block))
-        ),
+        "PricingCurrencyContractedUnitPrice": pl.when(has_pricing_currency).then(_not_for_tax(_product(price, block))),
         "PricingCurrencyEffectiveCost": pl.when(has_pricing_currency).then(effective / rate),
         "PricingCurrencyListUnitPrice": pl.when(has_pricing_currency & is_mca).then(
             _not_for_tax(_product(payg_price, block))

@@ -13,6 +13,12 @@ the next invoice month) — and, inside it, the exact row filter
 `DATE(usage_start_time) IN UNNEST(@days) OR invoice.month IN UNNEST(@invoice_months)`.
 A wider margin costs bytes scanned, never correctness: the row filter decides which rows come back.
 
+Which invoice months: `restated_invoice_months(days)` — the months of the run's days and the month before
+the last one (the current and previous invoice month for the daily schedule's run, which covers exactly
+those two months). Rows of those months whose usage day is outside the run still come back; a caller that
+replaces whole days (the `gcp_billing` asset) keeps only the run's days, since it has not read the other
+days completely.
+
 `SELECT *`: the standard and detailed tables differ (`resource`, `price`), and Google adds fields over time
 (`cost_at_list`, `tags`, `transaction_type`); the normaliser keeps what it knows and types what is absent.
 """
@@ -76,6 +82,16 @@ def billing_export_query(
         bigquery.ArrayQueryParameter("invoice_months", "STRING", months),
     ]
     return QUERY.format(table=table), params
+
+
+def restated_invoice_months(days: Sequence[date]) -> list[str]:
+    """YYYYMM of every month the days fall in, plus the month before the last day's (the previous invoice
+    month, which Google may still restate). Empty when there are no days."""
+    if not days:
+        return []
+    last = max(days)
+    previous = (last.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return sorted({f"{day:%Y%m}" for day in days} | {f"{previous:%Y%m}"})
 
 
 def read_billing_export(

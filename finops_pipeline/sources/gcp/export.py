@@ -406,17 +406,36 @@ def invoice_month_start(column: str = "invoice.month") -> pl.Expr:
     return pl.when(valid).then(pl.concat_str(month, pl.lit("01"))).str.strptime(pl.Datetime("us"), "%Y%m%d")
 
 
+def credits_total(column: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """(Σ `amount` of the row's credits, whether they are unreadable), parsed as the mapping parses them.
+
+    The sum is 0 for a row without credits and null where they are unreadable: a cell that is not a list of
+    records, or a credit without an amount.
+    """
+    parsed = parse_records(column, Kind.CREDITS, dtype)
+    amount = pl.element().struct.field("amount")
+    unreadable = parsed.list.agg(amount.is_null().any()).fill_null(False)
+    if dtype == pl.String:
+        unreadable = unreadable | (parsed.is_null() & blank_to_null(pl.col(column)).is_not_null())
+    total = parsed.list.agg(amount.sum()).fill_null(0).cast(MONEY)
+    return pl.when(~unreadable).then(total), unreadable
+
+
 def billing_export_source_totals(export: pl.LazyFrame) -> pl.LazyFrame:
     """What reconciliation compares the FOCUS rows against, computed from the export alone.
 
     Per source file, billing period start (Date: the first day of `invoice.month`, which is also the UTC date
-    of its Pacific-time midnight) and charge day: `x_SourceRows`, `x_SourceCost` (Σ parsed `cost`,
-    Decimal(38, 10)) and `x_UnparsedCostRows` (rows whose cost is missing or not a number). The charge day is
-    the UTC day of `usage_start_time`, or the billing period start when that does not parse — the rule the
-    mapping uses for x_ChargeDay.
+    of its Pacific-time midnight) and charge day: `x_SourceRows`, `x_SourceCost` and `x_UnparsedCostRows`.
+    `x_SourceCost` is what Google invoices: Σ (parsed `cost` + Σ its `credits.amount`), Decimal(38, 10)
+    (credits are negative). A row whose cost is missing or not a number adds nothing; one whose credits
+    cannot be read adds its cost alone (the mapping bills it so, quarantined). Both are counted in
+    `x_UnparsedCostRows`. The charge day is the UTC day of `usage_start_time`, or the billing period start
+    when that does not parse — the rule the mapping uses for x_ChargeDay (of the derived Credit rows too).
     """
     schema = export.collect_schema()
     cost = parse_number("cost", schema["cost"])
+    credits, credits_unreadable = credits_total("credits", schema["credits"])
+    invoiced = cost + credits.fill_null(0)
     period_start = invoice_month_start().dt.date()
     usage_start = parse_timestamp("usage_start_time", schema["usage_start_time"]).dt.date()
     return export.group_by(
@@ -425,6 +444,6 @@ def billing_export_source_totals(export: pl.LazyFrame) -> pl.LazyFrame:
         pl.coalesce(usage_start, period_start).alias("x_ChargeDay"),
     ).agg(
         pl.len().cast(pl.Int64).alias("x_SourceRows"),
-        cost.sum().cast(MONEY).alias("x_SourceCost"),
-        cost.is_null().sum().cast(pl.Int64).alias("x_UnparsedCostRows"),
+        invoiced.sum().cast(MONEY).alias("x_SourceCost"),
+        (cost.is_null() | credits_unreadable).sum().cast(pl.Int64).alias("x_UnparsedCostRows"),
     )

@@ -1,20 +1,56 @@
 """Google Cloud billing export (as read by `scan_billing_export` / `read_billing_export`) → FOCUS 1.2 rows.
 
-Lazy and pure: one output row per export row, one named polars expression per FOCUS column. The rules follow
-Google's own FOCUS view (reference §2.5) with its known bugs corrected:
+Lazy and pure: one named polars expression per FOCUS column, one output row per export row plus the rows
+derived from it (below). The rules follow Google's own FOCUS view (reference §2.5) with its known bugs corrected:
 
-* **Costs.** BilledCost = `cost`, so Σ BilledCost is Σ cost of the export and reconciles to it.
-  EffectiveCost = cost + Σ `credits.amount` (credits are netted, not floored at 0), and the credits are
-  itemised as a JSON array in `x_Credits`. ContractedCost = cost (GCP's cost is at the contracted price,
-  before credits). ListCost = `cost_at_list`, else the Cloud Billing Catalog list price (`list_prices`:
-  unit price × `usage.amount_in_pricing_units`), else cost.
+* **Costs and credits: Σ BilledCost is the invoice.** Google invoices Σ `cost` + Σ `credits.amount` (credits
+  are negative), so every credit is billed somewhere, exactly once, by its type:
+
+  | credit type                                                           | becomes                                |
+  |-----------------------------------------------------------------------|----------------------------------------|
+  | `COMMITTED_USAGE_DISCOUNT`, `COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE`    | netted into its usage row (commitment) |
+  | `SUSTAINED_USAGE_DISCOUNT`, `DISCOUNT`, `FREE_TIER`,                  | netted into its row (a discount)       |
+  | `SUBSCRIPTION_BENEFIT`, `RESELLER_MARGIN`, `FEE_UTILIZATION_OFFSET`   |                                        |
+  | `PROMOTION`, and any type not listed                                  | a derived `Credit` row of its own      |
+
+  *Netted* (NETTED_CREDITS): the credit is a reduced rate of the very charge it sits on, which FOCUS wants on
+  that row ("BilledCost includes all reduced rates and discounts"; "discounts SHOULD be applied to the row
+  they pertain to, not negated in separate rows"): BilledCost = `cost` + Σ those credits, and the row's
+  EffectiveCost starts from the same net amount. So usage fully covered by a committed use discount is billed
+  0, as FOCUS says committed usage is. *Separate*: a promotion (trial, research, migration credit) is an
+  after-the-fact reduction paid out of a credit grant, which FOCUS calls `ChargeCategory = Credit`; it is
+  derived as its own row right after the row it sits on, with BilledCost = EffectiveCost = ListCost =
+  ContractedCost = the credit amount (FOCUS: for Credit rows EffectiveCost MUST equal BilledCost), the
+  charge's period, day, project, service, region, resource and tags, and the same x_SourceFile /
+  x_SourceRowNumber. A type Google adds later is kept visible as a Credit row rather than hidden in a cost.
+  A row that carries only credits (cost 0, no usage) is itself the Credit row: BilledCost = Σ its credits.
+  So Σ BilledCost = Σ cost + Σ credits, and no credit is counted twice in EffectiveCost either.
+  `x_Credits` itemises, as a JSON array, the credits each row carries: the netted ones on the charge's row,
+  the one credit on a derived Credit row (every credit of the export shows in exactly one x_Credits).
+  ContractedCost = `cost` (GCP's cost is at the contracted `price.effective_price`, before credits), so
+  ContractedCost − EffectiveCost is what the netted credits and commitments saved. ListCost = `cost_at_list`,
+  else the Cloud Billing Catalog list price (`list_prices`: unit price × `usage.amount_in_pricing_units`),
+  else cost.
+* **Committed use discounts (resource-based).** A usage row with a `COMMITTED_USAGE_DISCOUNT` credit is
+  Committed usage (status Used) of its commitment: CommitmentDiscountId = `subscription.instance_id`, else
+  the credit's id or name; CommitmentDiscountQuantity = the covered part of its pricing quantity,
+  `usage.amount_in_pricing_units` × −credit / `cost` (the credit is minus the on-demand cost of the covered
+  usage), in its pricing unit. The commitment's fee row (a `Commitment v1: …` SKU with a
+  `subscription.instance_id`, billed every charge period whether used or not) is the recurring `Purchase`:
+  BilledCost = its cost, EffectiveCost 0, ChargeFrequency Recurring, CommitmentDiscountQuantity = the
+  committed quantity of the period. Its cost is amortised over the usage it covered in the same charge
+  period (same commitment id, `usage_start_time` and pricing unit, GPUs apart): each covered row's
+  EffectiveCost gets covered quantity × fee / max(committed quantity, Σ covered quantity), and what is left
+  (the idle part) becomes a derived `Unused` Usage row right after the fee row (BilledCost 0, EffectiveCost =
+  fee − Σ shares, CommitmentDiscountQuantity = the unused quantity). So per commitment and period Σ
+  EffectiveCost(Usage) = Σ BilledCost(Purchase), and Σ EffectiveCost = Σ BilledCost overall.
+* **Spend-based committed use discounts** (`COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE`, category Spend): the
+  credit is netted and the usage is Committed (quantity = its cost, in the billing currency), but the fee is
+  not amortised: its rows stay usage rows, as in Google's view.
 * **Accounts.** SubAccountId/Name = `project.id`/`project.name` (Google's view puts the billing account
   there); BillingAccountId = `billing_account_id`.
 * **Periods.** BillingPeriodStart/End = `invoice.month` (YYYYMM, a month in America/Los_Angeles) → UTC, end
   exclusive = the next month's start. Charge period = [`usage_start_time`, `usage_end_time`).
-* **Commitments.** A committed-use-discount credit (`COMMITTED_USAGE_DISCOUNT` → Usage,
-  `COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE` → Spend) on a usage row makes it Committed usage of that commitment
-  (status Used). The id is `subscription.instance_id` when the export has it, else the credit's id/name.
 * **SkuPriceId = sku.id.** FOCUS 1.2 wants a SkuPriceId that is stable across billing accounts and lets one
   look the ListUnitPrice up in the provider's price list. Google's view builds "Billing Account ID:…, SKU
   ID:…, Price Tier Start Amount:…" (not stable across accounts, not a key of any price list), the converter
@@ -28,7 +64,9 @@ Google's own FOCUS view (reference §2.5) with its known bugs corrected:
 
 A row that cannot be mapped (cost, date, credits or invoice month that does not parse, unknown cost_type) is
 not an error: it comes out with `x_QuarantineReason` naming the source column and value, still carrying its
-parsed cost and charge day so reconciliation can account for it.
+parsed cost and charge day so reconciliation can account for it. No Credit row is derived from a row
+whose cost or credits do not parse: its BilledCost is null (no cost) or the cost alone (credits unreadable),
+the same amount `billing_export_source_totals` counts for it.
 """
 
 import polars as pl
@@ -56,6 +94,20 @@ CREDITS_COLUMN = "x_Credits"  # not in FOCUS_TABLE_SCHEMA (yet): the itemised cr
 
 COST_TYPES = {"regular": "Usage", "tax": "Tax", "adjustment": "Adjustment", "rounding_error": "Adjustment"}
 COMMITMENT_CREDITS = {"COMMITTED_USAGE_DISCOUNT": "Usage", "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE": "Spend"}
+# Credit types netted into the row they sit on (reduced rates of that charge); every other type, PROMOTION
+# first, becomes a FOCUS Credit row of its own. See the module docstring.
+NETTED_CREDITS = (
+    *COMMITMENT_CREDITS,
+    "SUSTAINED_USAGE_DISCOUNT",
+    "DISCOUNT",  # spending-based (contractual) discounts
+    "FREE_TIER",
+    "SUBSCRIPTION_BENEFIT",
+    "RESELLER_MARGIN",
+    "FEE_UTILIZATION_OFFSET",  # offsets a commitment fee, on the fee's row
+)
+RESOURCE_COMMITMENT = "COMMITTED_USAGE_DISCOUNT"
+# The recurring fee of a resource-based commitment: "Commitment v1: N2 Cpu in Americas for 1 Year".
+COMMITMENT_FEE_SKU = r"(?i)^\s*commitment v\d+:"
 
 REGION_NAMES = {
     "us-central1": "Iowa",
@@ -108,10 +160,40 @@ _LIST_CURRENCY = "__list_currency"
 _LIST_UNIT = "__list_pricing_unit"
 _CREDITS = "__credits"
 _CREDIT_SUM = "__credit_sum"
+_NETTED = "__netted_credits"
+_NETTED_SUM = "__netted_sum"
+_SEPARATE = "__separate_credits"
 _COMMITMENT = "__commitment_credit"
+_COMMITMENT_ID = "__commitment_id"
+_FEE = "__commitment_fee"
+_COVERED = "__covered_quantity"
+_POOL = "__commitment_pool"
+_SHARE = "__fee_share"
+_UNUSED_COST = "__unused_cost"
+_UNUSED_QUANTITY = "__unused_quantity"
+_COPY = "__copy"
 _CREDITS_UNUSABLE = "__credits_unusable"
 _PROBLEMS = "__parse_problems"
 _ROW = "__row"
+
+_CREDIT_FIELDS = ("name", "amount", "full_name", "id", "type")  # RECORD_FIELDS[Kind.CREDITS], in order
+# Columns that describe a price, a quantity or a commitment: null on a derived Credit row.
+_NOT_ON_DERIVED_CREDITS = (
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ListUnitPrice",
+    "ContractedUnitPrice",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountQuantity",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "CommitmentDiscountUnit",
+)
 
 _cost = pl.col("cost")
 _category = pl.col("ChargeCategory")
@@ -123,6 +205,9 @@ def billing_export_to_focus(
     """The internal export shape → FOCUS 1.2 rows (FOCUS_TABLE_SCHEMA, exact dtypes), `x_Credits`, and
     `x_QuarantineReason`, in that order. x_IngestedAt and x_RunId are null: the caller fills them.
 
+    Output rows: one per export row, each followed by the rows derived from it: a Credit row per separate
+    (promotional) credit, and an Unused row after a commitment fee with idle capacity (module docstring).
+
     `list_prices` (optional, e.g. from `catalog.list_prices_for_skus`): columns `sku_id`, `unit_price`
     (Decimal) and optionally `pricing_unit` and `currency`. It is used for rows without `cost_at_list`: only
     when its unit is the row's `usage.pricing_unit` (or either is unknown), and its currency is the billing
@@ -133,12 +218,47 @@ def billing_export_to_focus(
     charges = (
         typed.with_columns(**_credit_columns())
         .with_columns(ChargeCategory=_charge_category(), **_service_and_region())
+        .with_columns(**_commitment_columns())
+        .pipe(_with_commitment_shares)
         .pipe(_with_list_prices, list_prices)
         .join(tags_table(typed), on=_ROW, how="left", maintain_order="left")
     )
     columns = _focus_columns(source_name)
-    typed_columns = [columns[name].cast(dtype).alias(name) for name, dtype in FOCUS_TABLE_SCHEMA.items()]
-    return charges.select(*typed_columns, _credits_json().alias(CREDITS_COLUMN), _row_problems().alias(REASON))
+    rows = charges.select(
+        *[columns[name].alias(name) for name in FOCUS_TABLE_SCHEMA],
+        _credits_json(pl.when(_category == "Credit").then(pl.col(_CREDITS)).otherwise(pl.col(_NETTED))).alias(
+            CREDITS_COLUMN
+        ),
+        _row_problems().alias(REASON),
+        _derived_credits().alias(_SEPARATE),
+        pl.col(_UNUSED_COST, _UNUSED_QUANTITY, "sku.description"),
+    )
+    # Derived rows are copies of their row with some columns replaced: copy 0 is the row, copies 1…n its
+    # separate credits, copy n + 1 the Unused row of a fee. (An explode, not a union with filtered copies,
+    # so the input is read once.)
+    n_credits = pl.col(_SEPARATE).list.len().fill_null(0)  # a null credits cell: no credits
+    copies = pl.int_ranges(0, 1 + n_credits + pl.col(_UNUSED_COST).is_not_null().cast(pl.UInt32), dtype=pl.UInt32)
+    credit_overrides, unused_overrides = _credit_row_overrides(), _unused_row_overrides()
+    is_credit = (pl.col(_COPY) > 0) & (pl.col(_COPY) <= n_credits)
+    is_unused = pl.col(_COPY) > n_credits
+
+    def column(name: str) -> pl.Expr:
+        expr = pl.col(name)
+        if name in unused_overrides:
+            expr = pl.when(is_unused).then(unused_overrides[name]).otherwise(expr)
+        if name in credit_overrides:
+            expr = pl.when(is_credit).then(credit_overrides[name]).otherwise(expr)
+        return expr
+
+    return (
+        rows.with_columns(copies.alias(_COPY))
+        .explode(_COPY)
+        .select(
+            *[column(name).cast(dtype).alias(name) for name, dtype in FOCUS_TABLE_SCHEMA.items()],
+            column(CREDITS_COLUMN).alias(CREDITS_COLUMN),
+            pl.col(REASON),
+        )
+    )
 
 
 # --- Stage 1: source text → typed values, and what did not parse ------------------------------------------
@@ -206,12 +326,16 @@ def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
 def _credit_columns() -> dict[str, pl.Expr]:
     credits = pl.col("credits")
     credit = pl.element().struct.field
+    usable = ~pl.col(_CREDITS_UNUSABLE)
+    netted_type = credit("type").is_in(list(NETTED_CREDITS)).fill_null(False)
+    netted = credits.list.eval(pl.element().filter(netted_type))
     return {
         _CREDITS: credits,
         # No credits → 0; credits we cannot read → null (the row carries a reason).
-        _CREDIT_SUM: pl.when(~pl.col(_CREDITS_UNUSABLE)).then(
-            credits.list.agg(credit("amount").sum()).fill_null(0).cast(MONEY)
-        ),
+        _CREDIT_SUM: pl.when(usable).then(credits.list.agg(credit("amount").sum()).fill_null(0).cast(MONEY)),
+        _NETTED: netted,
+        _NETTED_SUM: pl.when(usable).then(netted.list.agg(credit("amount").sum()).fill_null(0).cast(MONEY)),
+        _SEPARATE: credits.list.eval(pl.element().filter(~netted_type)),
         # (list.eval, not list.agg: polars 2.1 panics taking a struct out of a null list with list.agg.)
         _COMMITMENT: credits.list.eval(
             pl.element().filter(credit("type").is_in(list(COMMITMENT_CREDITS)))
@@ -224,10 +348,97 @@ def _charge_category() -> pl.Expr:
     # A row that carries only credits (no cost, no usage) is an after-the-fact reduction: FOCUS's Credit.
     usage = pl.col("usage.amount").fill_null(0)
     pure_credit = (_cost == 0) & (pl.col(_CREDIT_SUM).fill_null(0) != 0) & (usage == 0) & (cost_type != "tax")
+    # The recurring fee of a resource-based commitment: FOCUS's Purchase (amortised, see the docstring).
+    fee = (
+        (cost_type == "regular")
+        & pl.col("subscription.instance_id").is_not_null()
+        & pl.col("sku.description").str.contains(COMMITMENT_FEE_SKU).fill_null(False)
+        & pl.col(_COMMITMENT).is_null()
+        & _cost.is_not_null()
+    )
     return (
         pl.when(pure_credit & cost_type.is_in(list(COST_TYPES)))
         .then(pl.lit("Credit"))
+        .when(fee)
+        .then(pl.lit("Purchase"))
         .otherwise(lookup(cost_type, COST_TYPES))
+    )
+
+
+def _commitment_columns() -> dict[str, pl.Expr]:
+    """Which commitment a row buys (fee) or uses (credit), the quantity it used, and the pool (commitment,
+    charge period, unit) its fee is amortised over."""
+    commitment = pl.col(_COMMITMENT).struct.field
+    fee = _category == "Purchase"
+    covered = (_category == "Usage") & pl.col(_COMMITMENT).is_not_null()
+    resource_credit = pl.element().struct.field("type") == RESOURCE_COMMITMENT
+    # −Σ resource-based CUD credits = the on-demand cost of the covered usage.
+    discount = -pl.col(_CREDITS).list.agg(pl.element().filter(resource_credit).struct.field("amount").sum())
+    pricing = pl.col("usage.amount_in_pricing_units")
+    covered_share = pl.min_horizontal(pricing, pricing * discount.cast(MONEY) / _cost)
+    unit = pl.col("usage.pricing_unit").str.strip_chars().str.to_lowercase()
+    gpu = pl.when(pl.col("sku.description").str.contains(r"(?i)\bgpu\b")).then(pl.lit(" (gpu)")).otherwise(pl.lit(""))
+    return {
+        _FEE: fee,
+        _COMMITMENT_ID: pl.when(fee)
+        .then(pl.col("subscription.instance_id"))
+        .when(covered)
+        .then(pl.coalesce("subscription.instance_id", commitment("id"), commitment("name"))),
+        # Resource-based commitments only: the covered part of the pricing quantity (all of it if cost is 0).
+        _COVERED: pl.when(covered & (commitment("type") == RESOURCE_COMMITMENT)).then(
+            pl.when(_cost != 0).then(covered_share).otherwise(pricing)
+        ),
+        _POOL: pl.concat_str(unit, gpu),
+    }
+
+
+def _with_commitment_shares(charges: pl.LazyFrame) -> pl.LazyFrame:
+    """`_SHARE` (the fee amortised onto a covered row) and, on the first fee row of each pool, the unused
+    fee `_UNUSED_COST` and quantity `_UNUSED_QUANTITY` (null elsewhere, and where nothing is unused).
+
+    Per pool (commitment id, usage_start_time, pricing unit): fee F and committed quantity Q from the fee
+    rows, covered quantity C = Σ covered; each covered row gets covered × F / max(Q, C), the Unused row
+    F − Σ those shares (exactly, so the pool's Σ EffectiveCost is F) and quantity max(Q − C, 0).
+    """
+    key = [_COMMITMENT_ID, "usage_start_time", _POOL]
+    fee_cost, fee_quantity, covered_total, fee_row = "__fee_cost", "__fee_quantity", "__covered_total", "__fee_row"
+    fees = (
+        charges.filter(pl.col(_FEE) & pl.col(_COMMITMENT_ID).is_not_null())
+        .group_by(key)
+        .agg(
+            _cost.sum().cast(MONEY).alias(fee_cost),
+            pl.col("usage.amount_in_pricing_units").sum().cast(MONEY).alias(fee_quantity),
+            pl.col(_ROW).min().alias(fee_row),
+        )
+    )
+    used = (
+        charges.filter(pl.col(_COVERED).is_not_null())
+        .group_by(key)
+        .agg(pl.col(_COVERED).sum().cast(MONEY).alias(covered_total))
+    )
+    pools = fees.join(used, on=key, how="left").with_columns(pl.col(covered_total).fill_null(0))
+    capacity = pl.max_horizontal(pl.col(fee_quantity).fill_null(0), pl.col(covered_total))
+    share = pl.when(pl.col(_COVERED).is_not_null() & (capacity > 0)).then(
+        (pl.col(_COVERED) * pl.col(fee_cost) / capacity).cast(MONEY)
+    )
+    shared = charges.join(pools, on=key, how="left", maintain_order="left").with_columns(share.alias(_SHARE))
+    unused = (
+        pools.join(
+            shared.filter(pl.col(_SHARE).is_not_null()).group_by(key).agg(pl.col(_SHARE).sum().alias("__shared")),
+            on=key,
+            how="left",
+        )
+        .select(
+            pl.col(fee_row).alias(_ROW),
+            (pl.col(fee_cost) - pl.col("__shared").fill_null(0)).cast(MONEY).alias(_UNUSED_COST),
+            pl.max_horizontal(pl.col(fee_quantity) - pl.col(covered_total), pl.lit(0))
+            .cast(MONEY)
+            .alias(_UNUSED_QUANTITY),
+        )
+        .filter(pl.col(_UNUSED_COST) != 0)
+    )
+    return shared.drop(fee_cost, fee_quantity, covered_total, fee_row).join(
+        unused, on=_ROW, how="left", maintain_order="left"
     )
 
 
@@ -274,9 +485,14 @@ def _list_price_table(list_prices: pl.DataFrame | None) -> pl.LazyFrame:
 
 
 def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
-    is_usage, is_tax = _category == "Usage", _category == "Tax"
+    is_usage, is_tax, is_credit = _category == "Usage", _category == "Tax", _category == "Credit"
+    is_purchase = pl.col(_FEE)
+    priced = is_usage | is_purchase
     commitment = pl.col(_COMMITMENT).struct.field
     committed = is_usage & pl.col(_COMMITMENT).is_not_null()
+    spend_based = commitment("type") == "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
+    # Netted credits are part of the row's bill; a pure credit row bills all of its credits.
+    billed = pl.when(is_credit).then(_cost + pl.col(_CREDIT_SUM)).otherwise(_cost + pl.col(_NETTED_SUM).fill_null(0))
     period_start = invoice_month_start().dt.replace_time_zone(BILLING_TIME_ZONE)
     period_end = invoice_month_start().dt.offset_by("1mo").dt.replace_time_zone(BILLING_TIME_ZONE)
     usage_start = pl.col("usage_start_time")
@@ -285,7 +501,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     catalog_list_cost = list_unit_price * pl.col("usage.amount_in_pricing_units")
     return {
         "AvailabilityZone": pl.col("location.zone"),
-        "BilledCost": _cost,
+        "BilledCost": billed,
         "BillingAccountId": pl.col("billing_account_id"),
         "BillingAccountName": pl.lit(None),  # not in the export
         "BillingAccountType": pl.when(pl.col("billing_account_id").is_not_null()).then(pl.lit("Billing Account")),
@@ -301,32 +517,60 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "ChargeDescription": pl.col("sku.description"),
         "ChargeFrequency": pl.when(is_usage)
         .then(pl.lit("Usage-Based"))
+        .when(is_purchase)
+        .then(pl.lit("Recurring"))
         .when(_category.is_not_null())
         .then(pl.lit("One-Time")),
         "ChargePeriodEnd": pl.col("usage_end_time"),
         "ChargePeriodStart": usage_start,
-        "CommitmentDiscountCategory": pl.when(committed).then(lookup(commitment("type"), COMMITMENT_CREDITS)),
-        "CommitmentDiscountId": pl.when(committed).then(
-            pl.coalesce("subscription.instance_id", commitment("id"), commitment("name"))
-        ),
-        "CommitmentDiscountName": pl.when(committed).then(pl.coalesce(commitment("full_name"), commitment("name"))),
-        "CommitmentDiscountQuantity": pl.lit(None),
+        "CommitmentDiscountCategory": pl.when(committed)
+        .then(lookup(commitment("type"), COMMITMENT_CREDITS))
+        .when(is_purchase)
+        .then(pl.lit("Usage")),
+        "CommitmentDiscountId": pl.col(_COMMITMENT_ID),
+        "CommitmentDiscountName": pl.when(committed)
+        .then(pl.coalesce(commitment("full_name"), commitment("name")))
+        .when(is_purchase)
+        .then(pl.coalesce("resource.name", "sku.description")),
+        # Used: the covered pricing quantity (spend-based: the cost, in currency); Purchase: the committed
+        # quantity of the charge period.
+        "CommitmentDiscountQuantity": pl.when(committed & spend_based)
+        .then(_cost)
+        .when(committed)
+        .then(pl.col(_COVERED))
+        .when(is_purchase)
+        .then(pl.col("usage.amount_in_pricing_units")),
         "CommitmentDiscountStatus": pl.when(committed).then(pl.lit("Used")),
-        "CommitmentDiscountType": pl.when(committed).then(commitment("type")),
-        "CommitmentDiscountUnit": pl.lit(None),
+        "CommitmentDiscountType": pl.when(committed)
+        .then(commitment("type"))
+        .when(is_purchase)
+        .then(pl.lit(RESOURCE_COMMITMENT)),
+        "CommitmentDiscountUnit": pl.when(committed & spend_based)
+        .then(pl.col("currency"))
+        .when(committed | is_purchase)
+        .then(pl.col("usage.pricing_unit")),
         "ConsumedQuantity": consumed,
         "ConsumedUnit": pl.when(consumed.is_not_null()).then(pl.col("usage.unit")),
-        "ContractedCost": _cost,
-        "ContractedUnitPrice": pl.when(is_usage).then(pl.col("price.effective_price")),
-        "EffectiveCost": _cost + pl.col(_CREDIT_SUM),
+        "ContractedCost": pl.when(is_credit).then(billed).otherwise(_cost),
+        "ContractedUnitPrice": pl.when(priced).then(pl.col("price.effective_price")),
+        # Credits netted here (null when unreadable) plus the amortised commitment fee; a Purchase's is 0.
+        "EffectiveCost": pl.when(is_credit)
+        .then(billed)
+        .when(is_purchase)
+        .then(pl.lit(0, MONEY))
+        .otherwise(_cost + pl.col(_NETTED_SUM) + pl.col(_SHARE).fill_null(0)),
         "InvoiceId": pl.col("invoice.id"),
         "InvoiceIssuerName": pl.lit(INVOICE_ISSUER),
-        "ListCost": pl.when(is_usage)
+        "ListCost": pl.when(priced)
         .then(pl.coalesce(pl.col("cost_at_list"), catalog_list_cost, _cost))
+        .when(is_credit)
+        .then(billed)
         .otherwise(pl.coalesce("cost_at_list", _cost)),
-        "ListUnitPrice": pl.when(is_usage).then(list_unit_price),
+        "ListUnitPrice": pl.when(priced).then(list_unit_price),
         "PricingCategory": pl.when(committed)
         .then(pl.lit("Committed"))
+        .when(is_purchase)
+        .then(pl.lit("Standard"))
         .when(is_usage & pl.col("sku.description").str.contains(r"(?i)\b(?:spot|preemptible)\b"))
         .then(pl.lit("Dynamic"))
         .when(is_usage)
@@ -368,6 +612,56 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     }
 
 
+def _derived_credits() -> pl.Expr:
+    """The credits that become Credit rows of their own: the separate ones, on a charge (not itself a Credit
+    row) whose cost and credits parse."""
+    derive = (_category != "Credit") & _cost.is_not_null() & ~pl.col(_CREDITS_UNUSABLE)
+    separate = pl.col(_SEPARATE)
+    return pl.when(derive).then(separate).otherwise(separate.list.head(0))
+
+
+def _credit_row_overrides() -> dict[str, pl.Expr]:
+    """A derived Credit row: its charge's row with these columns replaced (`_COPY` = n picks credit n)."""
+    credit = pl.col(_SEPARATE).list.get(pl.col(_COPY).cast(pl.Int64) - 1, null_on_oob=True).struct.field
+    amount = credit("amount")
+    nothing = pl.lit(None)
+    return {
+        "BilledCost": amount,
+        "EffectiveCost": amount,  # FOCUS: a Credit's EffectiveCost is its BilledCost
+        "ListCost": amount,
+        "ContractedCost": amount,
+        "ChargeCategory": pl.lit("Credit"),
+        "ChargeFrequency": pl.lit("One-Time"),
+        "ChargeDescription": pl.coalesce(credit("full_name"), credit("name"), pl.col("ChargeDescription")),
+        **dict.fromkeys(_NOT_ON_DERIVED_CREDITS, nothing),
+        CREDITS_COLUMN: _credits_json(pl.concat_list(pl.struct(*[credit(f).alias(f) for f in _CREDIT_FIELDS]))),
+    }
+
+
+def _unused_row_overrides() -> dict[str, pl.Expr]:
+    """The Unused row of a commitment fee (FOCUS's idle commitment: Usage, status Unused), as replacements of
+    its fee row's columns."""
+    nothing = pl.lit(None)
+    return {
+        "BilledCost": pl.lit(0, MONEY),  # billed by the fee row
+        "EffectiveCost": pl.col(_UNUSED_COST),
+        "ListCost": pl.lit(0, MONEY),  # no public price for idle commitment capacity
+        "ContractedCost": pl.lit(0, MONEY),
+        "ChargeCategory": pl.lit("Usage"),
+        "ChargeFrequency": pl.lit("Usage-Based"),
+        "ChargeDescription": pl.concat_str(pl.lit("Unused "), pl.col("sku.description")),
+        "CommitmentDiscountStatus": pl.lit("Unused"),
+        "CommitmentDiscountQuantity": pl.col(_UNUSED_QUANTITY),
+        "PricingCategory": pl.lit("Committed"),
+        "PricingQuantity": pl.col(_UNUSED_QUANTITY),
+        "ListUnitPrice": nothing,
+        "ContractedUnitPrice": nothing,
+        "ConsumedQuantity": nothing,
+        "ConsumedUnit": nothing,
+        CREDITS_COLUMN: nothing,
+    }
+
+
 def _resource_type(global_name: pl.Expr) -> pl.Expr:
     """`//compute.googleapis.com/projects/p/zones/z/instances/123` → "instances" (the resource's collection);
     null when the name is not `//<service>/<path>/<collection>/<id>`. (Two simple regexes: one with a repeated
@@ -393,9 +687,8 @@ def _list_unit_price() -> pl.Expr:
     return pl.when(same_unit).then(in_billing_currency.cast(MONEY))
 
 
-def _credits_json() -> pl.Expr:
-    """The row's credits as a JSON array (amounts as exact decimal strings); null when it has none."""
-    credits = pl.col(_CREDITS)
+def _credits_json(credits: pl.Expr) -> pl.Expr:
+    """Credits as a JSON array (amounts as exact decimal strings); null when there are none."""
     encoded = pl.struct(credits.alias("v")).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
     return pl.when(credits.list.len() > 0).then(encoded)
 

@@ -192,6 +192,35 @@ def test_october_reserved_instance_closure():
     assert sorted(focus.filter(pl.col("CommitmentDiscountStatus") == "Unused")["x_SourceRowNumber"]) == [1, 6, 9]
 
 
+def test_october_reserved_instance_unused_hours():
+    """The Unused row's quantity is the RI's unused hours (reservation_unused_quantity), in Hours like the
+    covered usage: for an RI used by its own instance size, covered hours + unused hours = the hours bought."""
+    raw = pl.read_parquet(WORKSHOP["Oct"])
+    fees = raw.filter(pl.col("line_item_line_item_type") == "RIFee").with_row_index("row", offset=1)
+    unused_hours = dict(fees.select("row", "reservation_unused_quantity").iter_rows())
+    assert (unused_hours[1], unused_hours[6], unused_hours[9]) == (744.0, 45.999444, 335.320278)
+
+    focus = to_focus([WORKSHOP["Oct"]])
+    unused = focus.filter(pl.col("CommitmentDiscountStatus") == "Unused").sort("x_SourceRowNumber")
+    assert unused["x_SourceRowNumber"].to_list() == [1, 6, 9]  # RIFee rows are the file's first nine rows
+    expected = [Decimal("744"), Decimal("45.999444"), Decimal("335.320278")]
+    assert unused["CommitmentDiscountQuantity"].to_list() == unused["PricingQuantity"].to_list() == expected
+    assert unused["CommitmentDiscountUnit"].unique().to_list() == ["Hours"]
+    assert unused["PricingUnit"].unique().to_list() == ["Hrs"]  # the RIFee row has no pricing/unit: the usage's
+    assert unused["ConsumedQuantity"].null_count() == 3  # FOCUS: nothing consumed on an Unused row
+
+    # Row 9: 530.320278 hours bought (the RI started mid-month), 195 of them covered usage, by the raw file.
+    arn, bought = (
+        fees.filter(pl.col("row") == 9).select("reservation_reservation_a_r_n", "line_item_usage_amount").row(0)
+    )
+    covered = raw.filter(
+        pl.col("line_item_line_item_type") == "DiscountedUsage", pl.col("reservation_reservation_a_r_n") == arn
+    )["line_item_usage_amount"].sum()
+    assert (bought, covered) == (530.320278, 195.0)
+    used = focus.filter(pl.col("CommitmentDiscountId") == arn, pl.col("CommitmentDiscountStatus") == "Used")
+    assert used["CommitmentDiscountQuantity"].sum() + expected[2] == Decimal("530.320278")
+
+
 def test_workshop_tags_on_one_row():
     row = to_focus([WORKSHOP["Oct"]]).filter(pl.col("x_SourceRowNumber") == 1046).row(0, named=True)
     assert row["ResourceId"] == "i-03c39c3ba70313fdd"
@@ -348,6 +377,11 @@ def test_savings_plan_hour_by_hand(tmp_path):
     assert (unused["ChargeCategory"], unused["PricingCategory"], unused["BilledCost"]) == ("Usage", "Committed", 0)
     assert (unused["ResourceId"], unused["ConsumedQuantity"]) == (SP_ARN, None)
     assert unused["ChargeDescription"] == "Unused Savings Plan commitment"
+    # The unused 0.15 dollars of the hour's commitment; the hour priced stays the fee row's (FOCUS wants a
+    # PricingQuantity on Usage; the unused share is in CommitmentDiscountQuantity).
+    assert (unused["CommitmentDiscountQuantity"], unused["CommitmentDiscountUnit"]) == (Decimal("0.15"), "USD")
+    assert (unused["PricingQuantity"], unused["PricingUnit"]) == (fee["PricingQuantity"], fee["PricingUnit"])
+    assert (unused["PricingQuantity"], unused["PricingUnit"]) == (1, "Hrs")
 
     covered, negation = rows[(2, "Used")], rows[(3, "Used")]
     assert (covered["BilledCost"], covered["EffectiveCost"]) == (Decimal("0.096"), Decimal("0.0625"))
@@ -360,7 +394,11 @@ def test_savings_plan_hour_by_hand(tmp_path):
         Decimal("-0.096"),
         0,
     )
-    assert (negation["ListCost"], negation["ConsumedQuantity"], negation["Tags"]) == (0, None, None)
+    # A negation is Usage, so FOCUS wants a ConsumedQuantity; it consumes nothing (the covered row carries
+    # the hour), so 0: Σ ConsumedQuantity stays the two hours that ran.
+    assert (negation["ListCost"], negation["ConsumedQuantity"], negation["ConsumedUnit"]) == (0, 0, "Hrs")
+    assert negation["Tags"] is None
+    assert focus["ConsumedQuantity"].sum() == 2
     # FOCUS per-commitment closure: Σ EffectiveCost(Usage) = Σ BilledCost(Purchase).
     usage = focus.filter(pl.col("ChargeCategory") == "Usage", pl.col("CommitmentDiscountId") == SP_ARN)
     purchase = focus.filter(pl.col("ChargeCategory") == "Purchase")
@@ -499,6 +537,7 @@ def test_cur2_parquet(tmp_path):
     )
     assert (discount["BilledCost"], discount["EffectiveCost"]) == (Decimal("-0.0192"),) * 2
     assert (discount["ListCost"], discount["ContractedCost"], discount["Tags"]) == (0, 0, None)
+    assert discount["ConsumedQuantity"] == 0  # Usage, so FOCUS wants a quantity; a discount consumes nothing
 
     assert (tax["ChargeCategory"], tax["PricingCategory"], tax["PricingQuantity"], tax["Tags"]) == (
         "Tax",

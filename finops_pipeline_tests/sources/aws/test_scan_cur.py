@@ -52,15 +52,16 @@ def test_canonical_column_name(header, canonical):
 def test_workshop_parquet_reads_only_the_mapped_columns_lazily():
     cur = scan_cur([WORKSHOP["Oct"]])
     plan = cur.explain()
-    # 124 columns in the file; read: the 29 of CUR_COLUMNS it has and its 9 tag columns.
+    # 124 columns in the file; read: the 30 of CUR_COLUMNS it has and its 9 tag columns.
     present = [c for c in pl.read_parquet_schema(WORKSHOP["Oct"]) if c in CUR_COLUMNS]
-    assert len(present) == 29
-    assert re.search(r"PROJECT (\d+)/124 COLUMNS", plan).group(1) == "38"
+    assert len(present) == 30
+    assert re.search(r"PROJECT (\d+)/124 COLUMNS", plan).group(1) == "39"
     schema = cur.collect_schema()
     assert schema["line_item_unblended_cost"] == MONEY  # parquet double → Decimal(38, 10)
     assert schema["line_item_usage_start_date"] == TIMESTAMP  # naive parquet timestamp → UTC
     assert schema["pricing_public_on_demand_rate"] == pl.String  # a string in this file: parsed by the mapping
     assert schema["savings_plan_savings_plan_a_r_n"] == pl.String  # absent in 2018: typed null
+    assert schema["reservation_unused_quantity"] == MONEY  # the RI hours nothing used, as a Decimal
     assert schema["x_SourceRowNumber"] == pl.Int64
 
 
@@ -106,6 +107,17 @@ def test_csv_money_stays_exact_text():
         first = next(csv.DictReader(handle))
     assert cur["line_item_unblended_cost"][0] == first["lineItem/UnblendedCost"] == "0.00165303109242778"
     assert cur["x_SourceRowNumber"].to_list() == list(range(1, 20))
+
+
+def test_ri_unused_quantity_is_read_where_the_cur_has_it():
+    """reservation/UnusedQuantity (legacy CSV) = reservation_unused_quantity (Athena, CUR 2.0); optional."""
+    assert canonical_column_name("reservation/UnusedQuantity") == "reservation_unused_quantity"
+    legacy = DATA / "focus_converters" / "sample-anonymous-aws-export-dataset.csv"
+    with legacy.open(newline="") as handle:
+        raw = [r["reservation/UnusedQuantity"] for r in csv.DictReader(handle)]
+    read = scan_cur([legacy]).collect()["reservation_unused_quantity"]
+    assert read.to_list() == [v if v.strip() else None for v in raw]  # text, parsed by the mapping
+    assert scan_cur([TEST_CUR]).collect()["reservation_unused_quantity"].null_count() == 19  # no such column
 
 
 def test_gzip_zip_and_plain_csv_read_the_same(tmp_path):

@@ -270,6 +270,31 @@ def test_refunds_unused_commitments_and_tax(tmp_path, open_data):
     assert tax["BilledCost"] == tax["EffectiveCost"] == tax["ContractedCost"] == tax["ListCost"] == Decimal("1.9")
 
 
+def test_tiered_meter_unit_prices_are_the_effective_price(tmp_path, open_data):
+    """EA tiered meter: 11 h at UnitPrice 0.2 (the first tier), billed 0.122099941 at EffectivePrice 0.011099995
+    (focus_converters EA sample). Unit prices are what the cost was computed at, so that unit price ×
+    PricingQuantity = ContractedCost = ListCost = the cost (FOCUS ContractedUnitPrice-C-011-C, ListCost-C-009-C);
+    commitment usage keeps UnitPrice (its ContractedCost is UnitPrice × Quantity)."""
+    path = tmp_path / "export.csv"
+    header = f"{EA_HEADER},CostInBillingCurrency,Quantity,UnitPrice,EffectivePrice,UnitOfMeasure,ReservationId"
+    path.write_text(
+        f"{header}\n"
+        "1,USD,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,0.122099941,11,0.2,0.011099995,1 Hour,\n"
+        "1,USD,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,3.5,7,0.5,,1 Hour,\n"
+        "1,USD,2024-01-01,2024-01-31,2024-01-05,Usage,Reservation,0.5,8,0.1,0.0625,1 Hour,r1\n"
+        "1,USD,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,1,1,1,1 per hour,1 Hour,\n"
+    )
+    focus = to_focus(scan_cost_export([path]), open_data)
+    tiered, no_effective_price, reservation, bad = focus.iter_rows(named=True)
+
+    assert tiered["ContractedUnitPrice"] == tiered["ListUnitPrice"] == Decimal("0.011099995")
+    assert tiered["ContractedCost"] == tiered["ListCost"] == tiered["EffectiveCost"] == Decimal("0.122099941")
+    assert abs(tiered["ContractedUnitPrice"] * tiered["PricingQuantity"] - tiered["ContractedCost"]) < Decimal("1e-6")
+    assert no_effective_price["ContractedUnitPrice"] == Decimal("0.5")  # UnitPrice when EffectivePrice is missing
+    assert (reservation["ContractedUnitPrice"], reservation["ContractedCost"]) == (Decimal("0.1"), Decimal("0.8"))
+    assert bad[REASON] == "EffectivePrice: '1 per hour' is not a number"
+
+
 def test_default_lookups_work_without_the_open_data_files():
     focus = to_focus(scan_cost_export([AMORTIZED]), default_lookups())
     first = focus.row(0, named=True)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import google.auth.transport.requests
 import pytest
 import requests
 import requests.adapters
@@ -22,7 +23,7 @@ from google.cloud import bigquery
 
 from finops_pipeline.focus.conform import REASON, conform_to_focus
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
-from finops_pipeline.sources.gcp.bigquery import billing_export_query, read_billing_export
+from finops_pipeline.sources.gcp.bigquery import billing_export_query, read_billing_export, restated_invoice_months
 from finops_pipeline.sources.gcp.export import billing_export_source_totals, export_schema
 from finops_pipeline.sources.gcp.focus_mapping import CREDITS_COLUMN, billing_export_to_focus
 
@@ -44,6 +45,8 @@ class RecordedBigQuery(requests.Session):
         self.sent: list[tuple[str, str, dict, dict | None]] = []  # method, path, query, JSON body
         self.job_id: str | None = None
         self.mount("https://", _RecordedTransport(self))
+        # AuthorizedSession keeps the request it refreshes credentials with; `Client.close()` closes its session.
+        self._auth_request = google.auth.transport.requests.Request(session=self)
 
     def answer(self, method: str, path: str, query: dict, body: dict | None) -> tuple[int, str]:
         base = "/bigquery/v2/projects/finops-host"
@@ -128,6 +131,15 @@ def test_the_query_prunes_partitions_and_filters_days_and_restated_months():
     ]
 
 
+def test_a_run_restates_the_months_of_its_days_and_the_previous_one():
+    assert restated_invoice_months(DAYS) == MONTHS[::-1] == ["202010", "202011"]
+    # The daily schedule's window (previous + current month) and a backfill crossing a year.
+    assert restated_invoice_months([date(2026, 10, 1), date(2026, 11, 23)]) == ["202610", "202611"]
+    assert restated_invoice_months([date(2025, 12, 31), date(2026, 1, 1)]) == ["202512", "202601"]
+    assert restated_invoice_months([date(2026, 1, 15)]) == ["202512", "202601"]
+    assert restated_invoice_months([]) == []
+
+
 def test_days_alone_read_a_few_partitions():
     _, params = billing_export_query(TABLE, [date(2026, 3, 1)], [], partition_margin_days=1)
     assert params[0].value == datetime(2026, 2, 28, tzinfo=UTC)
@@ -187,8 +199,9 @@ def test_rows_from_bigquery_map_to_focus(session):
     assert conform_to_focus(focus).rejected.height == 0
     vm, storage, correction = focus.to_dicts()
 
-    assert vm["BilledCost"] == Decimal("0.19424")
-    assert vm["EffectiveCost"] == Decimal("0.077696")  # 0.19424 − 0.09712 − 0.019424
+    assert vm["ContractedCost"] == Decimal("0.19424")  # `cost`, before credits
+    # The committed-use and sustained-use credits are netted into the row: 0.19424 − 0.09712 − 0.019424.
+    assert vm["BilledCost"] == vm["EffectiveCost"] == Decimal("0.077696")
     assert vm["ListCost"] == Decimal("0.2428")  # cost_at_list
     assert vm["ContractedUnitPrice"] == Decimal("0.04856")
     assert (vm["PricingCategory"], vm["CommitmentDiscountCategory"], vm["CommitmentDiscountStatus"]) == (
@@ -214,7 +227,8 @@ def test_rows_from_bigquery_map_to_focus(session):
     assert correction["x_ChargeDay"] == date(2020, 10, 20)
 
     totals = billing_export_source_totals(export).collect()
-    assert totals["x_SourceCost"].sum() == focus["BilledCost"].sum() == Decimal("-1.035669")
+    # What Google invoices: Σ cost + Σ credits = 0.077696 + 0.020091 − 1.25.
+    assert totals["x_SourceCost"].sum() == focus["BilledCost"].sum() == Decimal("-1.152213")
 
 
 def test_a_bigquery_error_is_raised_as_the_client_raises_it(session):

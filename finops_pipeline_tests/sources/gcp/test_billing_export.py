@@ -33,10 +33,12 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def row_credits(row: dict[str, str]) -> list[Decimal]:
+    return [Decimal(repr(credit["amount"])) for credit in ast.literal_eval(row["credits"])]
+
+
 def credits_total(rows: list[dict[str, str]]) -> Decimal:
-    return sum(
-        (Decimal(repr(credit["amount"])) for row in rows for credit in ast.literal_eval(row["credits"])), Decimal(0)
-    )
+    return sum((amount for row in rows for amount in row_credits(row)), Decimal(0))
 
 
 def to_focus(files, **kwargs) -> pl.DataFrame:
@@ -52,24 +54,34 @@ def test_koku_csv_costs_and_credits_are_carried_exactly(path, rows):
     cost = sum((Decimal(r["cost"]) for r in source), Decimal(0))
     credits = credits_total(source)
 
+    n_credits = sum(len(row_credits(r)) for r in source)  # all PROMOTION: one Credit row each
     focus = to_focus([path])
 
     assert len(source) == rows
-    assert focus.height == rows
+    assert focus.height == rows + n_credits
     assert dict(focus.drop(CREDITS_COLUMN, REASON).schema) == FOCUS_TABLE_SCHEMA
-    assert focus[REASON].null_count() == rows
-    assert focus["BilledCost"].sum() == cost
-    assert focus["EffectiveCost"].sum() == cost + credits
-    assert focus["x_SourceRowNumber"].to_list() == list(range(1, rows + 1))
+    assert focus[REASON].null_count() == focus.height
+    # Σ BilledCost is the invoice (Σ cost + Σ credits); so is Σ EffectiveCost (no commitments here).
+    assert focus["BilledCost"].sum() == focus["EffectiveCost"].sum() == cost + credits
+    credit_rows = focus.filter(pl.col("ChargeCategory") == "Credit")
+    assert credit_rows.height == n_credits and credit_rows["BilledCost"].sum() == credits
+    assert focus.filter(pl.col("ChargeCategory") != "Credit")["x_SourceRowNumber"].to_list() == list(range(1, rows + 1))
+    # Each Credit row follows the row it came from, with its lineage.
+    expected = [p for i, r in enumerate(source, 1) for p in [(i, "Usage")] + [(i, "Credit")] * len(row_credits(r))]
+    assert list(zip(focus["x_SourceRowNumber"], focus["ChargeCategory"], strict=True)) == expected
 
 
 def test_koku_numbers_worked_out_by_hand():
     # Nov 2020: six rows cost 5e-06 and two 1e-06 (the other 17 cost 0.0), and each of those eight carries one
-    # free-trial credit of minus its cost; Aug 2022: 2e-06 + 1e-05, no credits.
+    # free-trial (PROMOTION) credit of minus its cost: Σ cost 0.000032, Σ credits −0.000032, invoice 0.
+    # Aug 2022: 2e-06 + 1e-05, no credits.
     nov, aug = to_focus([NOV_2020]), to_focus([AUG_2022])
-    assert nov["BilledCost"].sum() == Decimal("0.000032")
-    assert nov[CREDITS_COLUMN].null_count() == 17
-    assert nov["EffectiveCost"].sum() == Decimal(0)
+    usage, credit = nov.filter(pl.col("ChargeCategory") == "Usage"), nov.filter(pl.col("ChargeCategory") == "Credit")
+    assert (usage.height, credit.height) == (25, 8)
+    assert usage["BilledCost"].sum() == usage["EffectiveCost"].sum() == Decimal("0.000032")  # promotions not netted
+    assert credit["BilledCost"].sum() == credit["EffectiveCost"].sum() == Decimal("-0.000032")
+    assert nov["BilledCost"].sum() == nov["EffectiveCost"].sum() == Decimal(0)
+    assert usage[CREDITS_COLUMN].null_count() == 25 and credit[CREDITS_COLUMN].null_count() == 0
     assert aug["BilledCost"].sum() == aug["EffectiveCost"].sum() == Decimal("0.000012")
 
 
@@ -77,12 +89,27 @@ def test_koku_rows_map_to_focus_and_conform_rejects_nothing():
     focus = to_focus([NOV_2020, AUG_2022])
     result = conform_to_focus(focus)
     assert result.rejected.height == 0
-    assert result.valid.height == 34
+    assert result.valid.height == 34 + 8
 
     first = focus.row(0, named=True)  # Security Command Center, one PROMOTION credit
-    assert first["BilledCost"] == Decimal("0.000005")
-    assert first["EffectiveCost"] == Decimal(0)
-    assert json.loads(first[CREDITS_COLUMN]) == [
+    assert first["BilledCost"] == first["EffectiveCost"] == Decimal("0.000005")
+    assert first[CREDITS_COLUMN] is None  # the promotion is its own row, next
+    promotion = focus.row(1, named=True)
+    assert (promotion["ChargeCategory"], promotion["ChargeFrequency"], promotion["ChargeClass"]) == (
+        "Credit",
+        "One-Time",
+        None,
+    )
+    assert promotion["ChargeDescription"] == "FreeTrial:Credit-000000-B0BBA4-940A77"
+    for cost in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost"):
+        assert promotion[cost] == Decimal("-0.000005")
+    for column in ("x_SourceFile", "x_SourceRowNumber", "x_ChargeDay", "ChargePeriodStart", "ChargePeriodEnd",
+                   "BillingPeriodStart", "ServiceName", "ServiceCategory", "SubAccountId", "BillingAccountId",
+                   "RegionId", "Tags"):  # fmt: skip
+        assert promotion[column] == first[column], column
+    for column in ("PricingCategory", "PricingQuantity", "PricingUnit", "ConsumedQuantity", "CommitmentDiscountId"):
+        assert promotion[column] is None, column
+    assert json.loads(promotion[CREDITS_COLUMN]) == [
         {
             "name": "FreeTrial:Credit-000000-B0BBA4-940A77",
             "amount": "-0.0000050000",
@@ -125,7 +152,9 @@ def test_koku_rows_map_to_focus_and_conform_rejects_nothing():
     )
     assert first["InvoiceId"] is None
 
-    fourth = focus.row(3, named=True)  # Stackdriver Logging of a BigQuery resource: a Google-applied label
+    fourth = focus.filter(pl.col("x_SourceRowNumber") == 4).row(
+        0, named=True
+    )  # Stackdriver Logging of a BigQuery resource: a Google-applied label
     assert fourth["Tags"] == '{"goog-resource-type":"bigquery_resource"}'
     assert fourth[CREDITS_COLUMN] is None
     assert (fourth["ServiceName"], fourth["ServiceCategory"], fourth["ServiceSubcategory"]) == (
@@ -149,7 +178,7 @@ def test_source_totals_are_per_file_billing_period_and_day():
             key += (date.fromisoformat(row["usage_start_time"][:10]),)
             entry = expected.setdefault(key, [0, Decimal(0), 0])
             entry[0] += 1
-            entry[1] += Decimal(row["cost"])
+            entry[1] += Decimal(row["cost"]) + sum(row_credits(row), Decimal(0))  # the invoice: cost + credits
     got = {
         (r["x_SourceFile"], r["x_BillingPeriodStart"], r["x_ChargeDay"]): [
             r["x_SourceRows"],
@@ -160,6 +189,14 @@ def test_source_totals_are_per_file_billing_period_and_day():
     }
     assert got == expected
     assert totals.schema["x_SourceCost"] == MONEY
+    # Nov 2020 is all free trial: each day's invoice is 0; Aug 2022 is 0.000012.
+    assert {k[2]: v[1] for k, v in got.items()} == {
+        date(2020, 11, 8): 0,
+        date(2020, 11, 9): 0,
+        date(2020, 11, 10): 0,
+        date(2020, 11, 11): 0,
+        date(2022, 8, 1): Decimal("0.000012"),
+    }
 
 
 # --- Bad input ----------------------------------------------------------------------------------------------
@@ -184,7 +221,7 @@ def test_bad_cells_are_named_with_column_value_and_row_and_costs_still_reconcile
         tmp_path,
         {
             (3, "cost"): "12,50 USD",
-            (5, "credits"): "[{'name': 'x', 'amount': }]",
+            (2, "credits"): "[{'name': 'x', 'amount': }]",
             (6, "cost_type"): "discount",
             (7, "invoice.month"): "2020-11",
             (8, "usage_start_time"): "yesterday",
@@ -193,23 +230,28 @@ def test_bad_cells_are_named_with_column_value_and_row_and_costs_still_reconcile
     focus = to_focus([path])
     reasons = dict(focus.filter(pl.col(REASON).is_not_null()).select("x_SourceRowNumber", REASON).iter_rows())
     assert reasons == {
+        2: "credits: '[{'name': 'x', 'amount': }]' is not a list of records",
         3: "cost: '12,50 USD' is not a number",
-        5: "credits: '[{'name': 'x', 'amount': }]' is not a list of records",
         6: "cost_type: unknown 'discount'",
         7: "invoice.month: '2020-11' is not a YYYYMM month",
         8: "usage_start_time: 'yesterday' is not a date",
     }
     assert set(focus["x_SourceFile"]) == {str(path.resolve())}
-    by_row = {r["x_SourceRowNumber"]: r for r in focus.iter_rows(named=True)}
+    charges = focus.filter(pl.col("ChargeCategory") != "Credit")
+    by_row = {r["x_SourceRowNumber"]: r for r in charges.iter_rows(named=True)}
     assert by_row[3]["BilledCost"] is None
-    assert by_row[5]["BilledCost"] == Decimal(0) and by_row[5]["EffectiveCost"] is None  # credits unknown
+    assert by_row[2]["BilledCost"] == Decimal("0.000005") and by_row[2]["EffectiveCost"] is None  # credits unknown
     assert by_row[8]["x_ChargeDay"] == date(2020, 11, 1)  # falls back to the billing period
+    # No Credit row from a row whose cost (3) or credits (2) did not parse: 8 credits − those 2.
+    credits = focus.filter(pl.col("ChargeCategory") == "Credit")
+    assert credits.height == 6 and 2 not in credits["x_SourceRowNumber"] and 3 not in credits["x_SourceRowNumber"]
 
-    # Reconciliation: Σ source cost = Σ BilledCost of every row (quarantined or not); the one cost that did not
-    # parse is counted as unparsed, not as zero.
+    # Reconciliation: Σ source cost = Σ BilledCost of every row (quarantined or not). The invoice was 0 (every
+    # cost has its credit); row 3's cost did not parse (it and its credit count nothing) and row 2's credit
+    # cannot be read (its cost counts alone): 0 + 0.000005. Both rows count as unparsed.
     totals = billing_export_source_totals(scan_billing_export([path])).collect()
-    assert totals["x_SourceCost"].sum() == focus["BilledCost"].sum() == Decimal("0.000032") - Decimal("0.000005")
-    assert totals["x_UnparsedCostRows"].sum() == 1
+    assert totals["x_SourceCost"].sum() == focus["BilledCost"].sum() == Decimal("0.000005")
+    assert totals["x_UnparsedCostRows"].sum() == 2
 
     rejected = conform_to_focus(focus.filter(pl.col(REASON).is_null())).rejected
     assert rejected.height == 0
@@ -276,7 +318,12 @@ def export_record(**overrides) -> dict:
                 "id": "CommittedUsageDiscount:shop-cud-1y",
                 "type": "COMMITTED_USAGE_DISCOUNT",
             },
-            {"name": "Sustained usage discount", "amount": -0.019424, "full_name": None, "type": "SUSTAINED"},
+            {
+                "name": "Sustained usage discount",
+                "amount": -0.019424,
+                "full_name": None,
+                "type": "SUSTAINED_USAGE_DISCOUNT",
+            },
         ],
         "invoice": {"month": "202011"},
         "cost_type": "regular",
@@ -349,10 +396,14 @@ def test_nested_exports_map_with_exact_money(nested_export):
     assert focus[REASON].null_count() == len(NESTED_RECORDS)
     rows = focus.to_dicts()
     # Doubles are read through their shortest text: 0.19424 is 0.1942400000, not 0.19423999999999999…
-    assert [r["BilledCost"] for r in rows] == [Decimal(t) for t in ("0.19424", "0.1", "0", "-1.1", "2.2")]
-    assert focus["BilledCost"].sum() == Decimal("1.39424")
-    # EffectiveCost = cost + Σ credits = 0.19424 − 0.09712 − 0.019424
-    assert [r["EffectiveCost"] for r in rows] == [Decimal(t) for t in ("0.077696", "0.1", "-2.5", "-1.1", "2.2")]
+    # The VM's committed-use and sustained-use credits are netted into it: 0.19424 − 0.09712 − 0.019424; the
+    # credit-only row is itself a Credit row of its promotion (−2.5).
+    assert [r["BilledCost"] for r in rows] == [Decimal(t) for t in ("0.077696", "0.1", "-2.5", "-1.1", "2.2")]
+    # The invoice: Σ cost 1.39424 + Σ credits (−0.09712 − 0.019424 − 2.5) = −1.222304.
+    assert focus["BilledCost"].sum() == Decimal("-1.222304")
+    # No commitment fee in this export to amortise: EffectiveCost = BilledCost.
+    assert [r["EffectiveCost"] for r in rows] == [r["BilledCost"] for r in rows]
+    assert [r["ContractedCost"] for r in rows] == [Decimal(t) for t in ("0.19424", "0.1", "-2.5", "-1.1", "2.2")]
     assert [r["ChargeCategory"] for r in rows] == ["Usage", "Tax", "Credit", "Adjustment", "Usage"]
     assert [r["ChargeClass"] for r in rows] == [None, None, None, "Correction", None]
     assert [r["PricingCategory"] for r in rows] == ["Committed", None, None, None, "Dynamic"]
@@ -364,6 +415,8 @@ def test_nested_exports_map_with_exact_money(nested_export):
     assert usage["CommitmentDiscountName"] == "Committed use discount: CPU (shop-cud-1y)"
     assert (usage["CommitmentDiscountCategory"], usage["CommitmentDiscountStatus"]) == ("Usage", "Used")
     assert usage["CommitmentDiscountType"] == "COMMITTED_USAGE_DISCOUNT"
+    # Covered: 4 hours × 0.09712 / 0.19424 (the credit is the on-demand cost of the covered hours).
+    assert (usage["CommitmentDiscountQuantity"], usage["CommitmentDiscountUnit"]) == (Decimal(2), "hour")
     assert usage["BillingCurrency"] == "EUR"
     assert usage["ResourceType"] == "instances"
     # Resource labels beat inherited project labels; a directly attached tag beats an inherited one; system
@@ -385,6 +438,79 @@ def test_nested_exports_map_with_exact_money(nested_export):
     assert tax["Tags"] == '{"env":"prod","team":"platform"}'  # only the inherited project labels
     assert rows[3]["BillingPeriodStart"] == datetime(2020, 10, 1, 7, tzinfo=UTC)
     assert rows[4]["ListCost"] == Decimal("5.3")  # cost_at_list wins
+
+
+def test_a_commitment_fee_is_amortised_over_the_usage_it_covered(tmp_path):
+    """One resource-based commitment (`cud-1`) of 10 vCPU-hours an hour at 0.02: fee 0.2 per hour.
+
+    Hour 1: VM A uses 6 h at 0.03 (cost 0.18, all covered: CUD credit −0.18); VM B uses 8 h (cost 0.24, 2 h
+    covered: CUD credit −0.06) and has a promotional credit of −0.1. Covered 8 of 10 h: A's share of the fee
+    is 6 × 0.02 = 0.12, B's 2 × 0.02 = 0.04, unused 2 h = 0.04. Hour 2: the fee (0.2) and no usage, all unused.
+    """
+    hour_1 = {"usage_start_time": "2020-11-09 23:00:00 UTC", "usage_end_time": "2020-11-10 00:00:00 UTC"}
+    hour_2 = {"usage_start_time": "2020-11-10 00:00:00 UTC", "usage_end_time": "2020-11-10 01:00:00 UTC"}
+    core = {"amount": 0.0, "unit": "seconds", "pricing_unit": "hour"}
+
+    def cud(amount: float) -> dict:
+        return {"name": "Committed use discount: CPU", "amount": amount, "id": "cud-1", "full_name": None,
+                "type": "COMMITTED_USAGE_DISCOUNT"}  # fmt: skip
+
+    fee = {
+        "sku": {"id": "FEE-CPU", "description": "Commitment v1: N2 Cpu in Americas for 1 Year"},
+        "subscription": {"instance_id": "cud-1"},
+        "resource": {"name": "cud-1", "global_name": "//compute.googleapis.com/projects/p/regions/r/commitments/1"},
+        "usage": {**core, "amount": 36000.0, "amount_in_pricing_units": 10.0},
+        "cost": 0.2,
+        "credits": [],
+    }
+    records = [
+        export_record(**hour_1, **fee),
+        export_record(
+            **hour_1,
+            subscription={"instance_id": "cud-1"},
+            usage={**core, "amount": 21600.0, "amount_in_pricing_units": 6.0},
+            cost=0.18,
+            credits=[cud(-0.18)],
+        ),
+        export_record(
+            **hour_1,
+            subscription={"instance_id": "cud-1"},
+            usage={**core, "amount": 28800.0, "amount_in_pricing_units": 8.0},
+            cost=0.24,
+            credits=[cud(-0.06), {"name": "Research credit", "amount": -0.1, "id": "promo", "type": "PROMOTION"}],
+        ),
+        export_record(**hour_2, **fee),
+    ]
+    focus = to_focus([write_ndjson(tmp_path / "export.json", records)])
+    assert focus[REASON].null_count() == focus.height
+    assert conform_to_focus(focus).rejected.height == 0
+    got = focus.select(
+        "x_SourceRowNumber",
+        "ChargeCategory",
+        "ChargeFrequency",
+        "PricingCategory",
+        "CommitmentDiscountStatus",
+        "CommitmentDiscountQuantity",
+        "BilledCost",
+        "EffectiveCost",
+    ).rows()
+    d = Decimal
+    assert got == [
+        (1, "Purchase", "Recurring", "Standard", None, d(10), d("0.2"), d(0)),
+        (1, "Usage", "Usage-Based", "Committed", "Unused", d(2), d(0), d("0.04")),
+        (2, "Usage", "Usage-Based", "Committed", "Used", d(6), d(0), d("0.12")),
+        (3, "Usage", "Usage-Based", "Committed", "Used", d(2), d("0.18"), d("0.22")),  # 0.24 − 0.06 + 0.04
+        (3, "Credit", "One-Time", None, None, None, d("-0.1"), d("-0.1")),
+        (4, "Purchase", "Recurring", "Standard", None, d(10), d("0.2"), d(0)),
+        (4, "Usage", "Usage-Based", "Committed", "Unused", d(10), d(0), d("0.2")),
+    ]
+    assert set(focus.filter(pl.col("ChargeCategory") != "Credit")["CommitmentDiscountId"]) == {"cud-1"}
+    assert set(focus.filter(pl.col("ChargeCategory") != "Credit")["CommitmentDiscountUnit"]) == {"hour"}
+    # Invoice: Σ cost (0.2 + 0.18 + 0.24 + 0.2) + Σ credits (−0.18 − 0.06 − 0.1) = 0.48; EffectiveCost, with the
+    # fees amortised rather than billed, adds up to the same.
+    assert focus["BilledCost"].sum() == focus["EffectiveCost"].sum() == d("0.48")
+    totals = billing_export_source_totals(scan_billing_export([tmp_path / "export.json"])).collect()
+    assert totals["x_SourceCost"].sum() == d("0.48")
 
 
 def test_list_prices_fill_list_cost_when_the_export_has_none(nested_export):
@@ -410,9 +536,9 @@ def test_csv_and_nested_files_scan_together(tmp_path):
     lazy = scan_billing_export([NOV_2020, ndjson], source_names=["nov.csv", "nested.json"])
     assert lazy.collect_schema()["credits"] == pl.String  # text in one file, records in the other: text for all
     focus = billing_export_to_focus(lazy, source_name="gcp").collect()
-    assert focus.height == 26 and focus[REASON].null_count() == 26
+    assert focus.height == 26 + 8 and focus[REASON].null_count() == 26 + 8  # Nov 2020's 8 promotions
     nested = focus.filter(pl.col("x_SourceFile") == "nested.json").row(0, named=True)
-    assert nested["EffectiveCost"] == Decimal("0.077696")
+    assert nested["BilledCost"] == nested["EffectiveCost"] == Decimal("0.077696")
     assert nested["CommitmentDiscountCategory"] == "Usage"
     assert nested["ChargePeriodStart"] == datetime(2020, 11, 9, 23, tzinfo=UTC)
 
@@ -420,8 +546,9 @@ def test_csv_and_nested_files_scan_together(tmp_path):
 @pytest.mark.parametrize("engine", ["streaming", "in-memory"])
 def test_the_mapping_runs_on_both_polars_engines(engine):
     focus = billing_export_to_focus(scan_billing_export([NOV_2020]), source_name="gcp").collect(engine=engine)
-    assert focus.height == 25
-    assert focus["BilledCost"].sum() == Decimal("0.000032")
+    assert focus.height == 25 + 8
+    assert focus["BilledCost"].sum() == Decimal(0)
+    assert focus.filter(pl.col("ChargeCategory") == "Credit")["BilledCost"].sum() == Decimal("-0.000032")
 
 
 def test_ndjson_bad_values_are_reported_on_their_row_and_unknown_fields_are_skipped(tmp_path):
@@ -436,7 +563,8 @@ def test_ndjson_bad_values_are_reported_on_their_row_and_unknown_fields_are_skip
         "usage_start_time: 'not a time' is not a date; cost: 'about 3 dollars' is not a number",
         "credits: a credit has no amount",
     ]
-    assert focus["BilledCost"].to_list() == [Decimal("0.19424"), None, Decimal("0.19424")]
+    # Unreadable credits: the cost alone is billed (and quarantined), as the source totals count it.
+    assert focus["BilledCost"].to_list() == [Decimal("0.077696"), None, Decimal("0.19424")]
     assert focus["EffectiveCost"].to_list() == [Decimal("0.077696"), None, None]
 
 
@@ -471,11 +599,12 @@ def test_typed_parquet_and_gzipped_csv_scan_together(tmp_path):
     lazy = scan_billing_export([parquet, gzipped])
     assert lazy.collect_schema()["usage_start_time"] == pl.String  # datetime in one, text in the other
     focus = billing_export_to_focus(lazy, source_name="gcp").collect()
-    assert focus.height == 10 and focus[REASON].null_count() == 10
-    first = focus.row(0, named=True)
-    assert (first["BilledCost"], first["EffectiveCost"]) == (Decimal("0.1"), Decimal("0.05"))
-    assert first["ChargePeriodStart"] == datetime(2020, 11, 9, 23, tzinfo=UTC)
-    assert focus["BilledCost"].sum() == Decimal("0.1") + Decimal("0.000012")
+    assert focus.height == 11 and focus[REASON].null_count() == 11  # 10 rows and the promotion's Credit row
+    first, promotion = focus.row(0, named=True), focus.row(1, named=True)
+    assert (first["BilledCost"], first["EffectiveCost"]) == (Decimal("0.1"), Decimal("0.1"))
+    assert (promotion["ChargeCategory"], promotion["BilledCost"]) == ("Credit", Decimal("-0.05"))
+    assert first["ChargePeriodStart"] == promotion["ChargePeriodStart"] == datetime(2020, 11, 9, 23, tzinfo=UTC)
+    assert focus["BilledCost"].sum() == Decimal("0.1") - Decimal("0.05") + Decimal("0.000012")
 
 
 def test_no_files_give_empty_typed_frames():
