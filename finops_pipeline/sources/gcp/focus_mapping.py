@@ -215,13 +215,16 @@ def billing_export_to_focus(
     """
     schema = export.collect_schema()
     typed = _typed(export.with_row_index(_ROW), schema)
+    # Tags and commitment fee shares: one side table by row index, from a narrow typed projection of the
+    # export (`_narrow_typed`), joined once to the wide frame.
+    side = _narrow_typed(export, schema, (*_TAG_INPUTS, *_COMMITMENT_INPUTS))
+    by_row = tags_table(side).join(_commitment_shares(side), on=_ROW, how="full", coalesce=True)
     charges = (
         typed.with_columns(**_credit_columns())
         .with_columns(ChargeCategory=_charge_category(), **_service_and_region())
         .with_columns(**_commitment_columns())
-        .pipe(_with_commitment_shares)
         .pipe(_with_list_prices, list_prices)
-        .join(tags_table(typed), on=_ROW, how="left", maintain_order="left")
+        .join(by_row, on=_ROW, how="left", maintain_order="left")
     )
     columns = _focus_columns(source_name)
     rows = charges.select(
@@ -265,9 +268,13 @@ def billing_export_to_focus(
 
 
 def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
-    """Text columns parsed (each once, next to its text), problems noted, then the text replaced by its value."""
+    """Text columns parsed (each once, next to its text), problems noted, then the text replaced by its value.
+
+    `export` may hold only some of the EXPORT_COLUMNS (`_narrow_typed`): only those are parsed and checked."""
     parsers = {}
     for column, kind in EXPORT_COLUMNS.items():
+        if column not in schema:  # a narrow projection (`_narrow_typed`)
+            continue
         if kind is Kind.NUMBER:
             parsers[column] = (parse_number(column, schema[column]), "a number")
         elif kind is Kind.TIMESTAMP:
@@ -278,24 +285,37 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     parsed = export.with_columns(parser.alias(_parsed(c)) for c, (parser, _) in parsers.items())
 
     problems = [_unparsed(c, pl.col(_parsed(c)), parsers[c][1]) for c in text_columns]
-    # A credit without an amount (a number that overflows Decimal(38, 10) ends up here too).
-    no_amount = pl.col(_parsed("credits")).list.agg(pl.element().struct.field("amount").is_null().any())
-    problems.append(pl.when(no_amount).then(pl.lit("credits: a credit has no amount")))
-    month = pl.col("invoice.month")
-    problems.append(
-        pl.when(month.is_null())
-        .then(pl.lit("invoice.month: missing"))
-        .when(invoice_month_start().is_null())
-        .then(pl.format("invoice.month: '{}' is not a YYYYMM month", month))
-    )
-    credits_unreadable = no_amount.fill_null(False)
-    if "credits" in text_columns:
-        credits_unreadable = credits_unreadable | _did_not_parse("credits")
+    flags = {}
+    if "credits" in parsers:
+        # A credit without an amount (a number that overflows Decimal(38, 10) ends up here too).
+        no_amount = pl.col(_parsed("credits")).list.agg(pl.element().struct.field("amount").is_null().any())
+        problems.append(pl.when(no_amount).then(pl.lit("credits: a credit has no amount")))
+        credits_unreadable = no_amount.fill_null(False)
+        if "credits" in text_columns:
+            credits_unreadable = credits_unreadable | _did_not_parse("credits")
+        flags[_CREDITS_UNUSABLE] = credits_unreadable
+    if "invoice.month" in schema:
+        month = pl.col("invoice.month")
+        problems.append(
+            pl.when(month.is_null())
+            .then(pl.lit("invoice.month: missing"))
+            .when(invoice_month_start().is_null())
+            .then(pl.format("invoice.month: '{}' is not a YYYYMM month", month))
+        )
     return (
-        parsed.with_columns(_join_reasons(problems).alias(_PROBLEMS), credits_unreadable.alias(_CREDITS_UNUSABLE))
+        parsed.with_columns(_join_reasons(problems).alias(_PROBLEMS), **flags)
         .with_columns(pl.col(_parsed(c)).alias(c) for c in parsers)
         .drop(_parsed(c) for c in parsers)
     )
+
+
+def _narrow_typed(export: pl.LazyFrame, schema: pl.Schema, columns: tuple[str, ...]) -> pl.LazyFrame:
+    """`_typed` of only these columns (and `_ROW`): for a side table joined back to the charges by row index.
+
+    A side table derived from the charges' own typed frame would make that frame a common subplan, which
+    polars caches (materialises) whole; a plan of its own reads just these columns, streaming.
+    """
+    return _typed(export.select(columns).with_row_index(_ROW), pl.Schema({c: schema[c] for c in columns}))
 
 
 def _parsed(column: str) -> str:
@@ -392,53 +412,70 @@ def _commitment_columns() -> dict[str, pl.Expr]:
     }
 
 
-def _with_commitment_shares(charges: pl.LazyFrame) -> pl.LazyFrame:
+_TAG_INPUTS = ("labels", "system_labels", "project.labels", "tags")
+# The export columns the commitment pools are computed from (see `_commitment_shares`).
+_COMMITMENT_INPUTS = (
+    "cost",
+    "credits",
+    "cost_type",
+    "usage.amount",
+    "usage.amount_in_pricing_units",
+    "usage.pricing_unit",
+    "usage_start_time",
+    "subscription.instance_id",
+    "sku.description",
+)
+
+
+def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     """`_SHARE` (the fee amortised onto a covered row) and, on the first fee row of each pool, the unused
     fee `_UNUSED_COST` and quantity `_UNUSED_QUANTITY` (null elsewhere, and where nothing is unused).
 
     Per pool (commitment id, usage_start_time, pricing unit): fee F and committed quantity Q from the fee
     rows, covered quantity C = Σ covered; each covered row gets covered × F / max(Q, C), the Unused row
     F − Σ those shares (exactly, so the pool's Σ EffectiveCost is F) and quantity max(Q − C, 0).
+
+    Returns those three columns by row index (`_ROW`), only for covered and fee rows that get one, to be
+    joined to the charges. `typed` is a narrow typed projection of the export (`_narrow_typed`, with
+    `_COMMITMENT_INPUTS`); its rows are classified as the charges are, and the pool sums are window sums over
+    the few fee and covered rows (a pool's key joins as a join would: not when a part of it is null). Deriving
+    them from the charges themselves made polars cache the whole wide frame (a lazy frame used twice in one
+    plan is materialised), and joining the pools to the wide frame took two more joins of it.
     """
+    charges = (
+        typed.select(_ROW, *_COMMITMENT_INPUTS, _CREDITS_UNUSABLE)
+        .with_columns(**_credit_columns())
+        .with_columns(ChargeCategory=_charge_category())
+        .with_columns(**_commitment_columns())
+    )
     key = [_COMMITMENT_ID, "usage_start_time", _POOL]
-    fee_cost, fee_quantity, covered_total, fee_row = "__fee_cost", "__fee_quantity", "__covered_total", "__fee_row"
-    fees = (
-        charges.filter(pl.col(_FEE) & pl.col(_COMMITMENT_ID).is_not_null())
-        .group_by(key)
-        .agg(
-            _cost.sum().cast(MONEY).alias(fee_cost),
-            pl.col("usage.amount_in_pricing_units").sum().cast(MONEY).alias(fee_quantity),
-            pl.col(_ROW).min().alias(fee_row),
-        )
-    )
-    used = (
-        charges.filter(pl.col(_COVERED).is_not_null())
-        .group_by(key)
-        .agg(pl.col(_COVERED).sum().cast(MONEY).alias(covered_total))
-    )
-    pools = fees.join(used, on=key, how="left").with_columns(pl.col(covered_total).fill_null(0))
-    capacity = pl.max_horizontal(pl.col(fee_quantity).fill_null(0), pl.col(covered_total))
-    share = pl.when(pl.col(_COVERED).is_not_null() & (capacity > 0)).then(
-        (pl.col(_COVERED) * pl.col(fee_cost) / capacity).cast(MONEY)
-    )
-    shared = charges.join(pools, on=key, how="left", maintain_order="left").with_columns(share.alias(_SHARE))
-    unused = (
-        pools.join(
-            shared.filter(pl.col(_SHARE).is_not_null()).group_by(key).agg(pl.col(_SHARE).sum().alias("__shared")),
-            on=key,
-            how="left",
-        )
+    is_fee = (pl.col(_FEE) & pl.col(_COMMITMENT_ID).is_not_null()).fill_null(False)
+    is_covered = pl.col(_COVERED).is_not_null()
+    # A pool is keyed by its fee rows; covered rows join it only when no key part is null (a join's rule).
+    has_fee = is_fee.any().over(key)
+    joinable = has_fee & pl.all_horizontal(pl.col(c).is_not_null() for c in key)
+    fee_cost = _cost.filter(is_fee).sum().cast(MONEY).over(key)
+    fee_quantity = pl.col("usage.amount_in_pricing_units").filter(is_fee).sum().cast(MONEY).over(key)
+    covered_total = pl.when(joinable).then(pl.col(_COVERED).sum().cast(MONEY).over(key)).otherwise(pl.lit(0, MONEY))
+    capacity = pl.max_horizontal(fee_quantity, covered_total)
+    share = pl.when(is_covered & joinable & (capacity > 0)).then((pl.col(_COVERED) * fee_cost / capacity).cast(MONEY))
+    is_first_fee = is_fee & (pl.col(_ROW) == pl.col(_ROW).filter(is_fee).min().over(key))
+    unused_cost = pl.when(is_first_fee).then((fee_cost - pl.col(_SHARE).sum().over(key)).cast(MONEY))
+    unused_quantity = pl.max_horizontal(fee_quantity - covered_total, pl.lit(0)).cast(MONEY)
+    return (
+        charges.filter(is_fee | is_covered)
+        .select(_ROW, *key, _COVERED, "cost", "usage.amount_in_pricing_units", is_fee.alias(_FEE))
+        .with_columns(share.alias(_SHARE))
         .select(
-            pl.col(fee_row).alias(_ROW),
-            (pl.col(fee_cost) - pl.col("__shared").fill_null(0)).cast(MONEY).alias(_UNUSED_COST),
-            pl.max_horizontal(pl.col(fee_quantity) - pl.col(covered_total), pl.lit(0))
-            .cast(MONEY)
-            .alias(_UNUSED_QUANTITY),
+            _ROW,
+            _SHARE,
+            unused_cost.alias(_UNUSED_COST),
+            pl.when(is_first_fee).then(unused_quantity).alias(_UNUSED_QUANTITY),
         )
-        .filter(pl.col(_UNUSED_COST) != 0)
-    )
-    return shared.drop(fee_cost, fee_quantity, covered_total, fee_row).join(
-        unused, on=_ROW, how="left", maintain_order="left"
+        .with_columns(
+            pl.when(pl.col(_UNUSED_COST) != 0).then(pl.col(c)).alias(c) for c in (_UNUSED_COST, _UNUSED_QUANTITY)
+        )
+        .filter(pl.col(_SHARE).is_not_null() | pl.col(_UNUSED_COST).is_not_null())
     )
 
 
