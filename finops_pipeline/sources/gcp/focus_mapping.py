@@ -72,11 +72,12 @@ the same amount `billing_export_source_totals` counts for it.
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, lookup
+from finops_pipeline.focus.parsing import blank_to_null, lookup, parse_each_distinct
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
 from finops_pipeline.sources.gcp.export import (
     EXPORT_COLUMNS,
     RECORD_DTYPES,
+    RECORD_FIELDS,
     SOURCE_FILE,
     SOURCE_ROW,
     Kind,
@@ -85,6 +86,7 @@ from finops_pipeline.sources.gcp.export import (
     parse_records,
     parse_timestamp,
 )
+from finops_pipeline.sources.gcp.records import parse_record_list
 from finops_pipeline.sources.gcp.service_categories import DEFAULT, SERVICE_CATEGORIES
 
 PROVIDER = "Google Cloud"
@@ -173,6 +175,7 @@ _UNUSED_COST = "__unused_cost"
 _UNUSED_QUANTITY = "__unused_quantity"
 _COPY = "__copy"
 _CREDITS_UNUSABLE = "__credits_unusable"
+_TAGS = "__tags"  # struct: the row's FOCUS Tags and what in its label columns did not parse
 _PROBLEMS = "__parse_problems"
 _ROW = "__row"
 
@@ -214,17 +217,17 @@ def billing_export_to_focus(
     currency or USD (converted with the row's `currency_conversion_rate`, Google's rate from USD).
     """
     schema = export.collect_schema()
-    typed = _typed(export.with_row_index(_ROW), schema)
-    # Tags and commitment fee shares: one side table by row index, from a narrow typed projection of the
-    # export (`_narrow_typed`), joined once to the wide frame.
-    side = _narrow_typed(export, schema, (*_TAG_INPUTS, *_COMMITMENT_INPUTS))
-    by_row = tags_table(side).join(_commitment_shares(side), on=_ROW, how="full", coalesce=True)
+    # Tags are computed once per distinct combination of the four label columns, which then are not needed.
+    tagged = export.with_row_index(_ROW).with_columns(_tags_and_problem(schema).alias(_TAGS)).drop(_TAG_INPUTS)
+    typed = _typed(tagged, pl.Schema({c: d for c, d in schema.items() if c not in _TAG_INPUTS}))
+    # Commitment fee shares need sums over whole pools: a side table by row index, from a second, narrow
+    # scan of only the rows that may be fees or covered usage (`_commitment_rows`), joined to the wide frame.
     charges = (
         typed.with_columns(**_credit_columns())
         .with_columns(ChargeCategory=_charge_category(), **_service_and_region())
         .with_columns(**_commitment_columns())
         .pipe(_with_list_prices, list_prices)
-        .join(by_row, on=_ROW, how="left", maintain_order="left")
+        .join(_commitment_shares(_commitment_rows(export, schema)), on=_ROW, how="left", maintain_order="left")
     )
     columns = _focus_columns(source_name)
     rows = charges.select(
@@ -309,13 +312,29 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     )
 
 
-def _narrow_typed(export: pl.LazyFrame, schema: pl.Schema, columns: tuple[str, ...]) -> pl.LazyFrame:
-    """`_typed` of only these columns (and `_ROW`): for a side table joined back to the charges by row index.
+def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
+    """`_typed` of the `_COMMITMENT_INPUTS` (and `_ROW`) of the rows that may be a commitment fee or covered
+    usage, for the side table of fee shares joined back to the charges by row index.
 
     A side table derived from the charges' own typed frame would make that frame a common subplan, which
-    polars caches (materialises) whole; a plan of its own reads just these columns, streaming.
+    polars caches (materialises) whole; a plan of its own reads just these columns, streaming. Rows are
+    picked on their raw text before anything is parsed (a fee has a `Commitment v…:` SKU, covered usage a
+    COMMITTED_USAGE_DISCOUNT… credit), so the second scan costs little more than reading the columns; the
+    rows it keeps are then classified exactly as the charges are.
     """
-    return _typed(export.select(columns).with_row_index(_ROW), pl.Schema({c: schema[c] for c in columns}))
+    credits = pl.col("credits")
+    if schema["credits"] == pl.String:
+        commitment_credit = credits.str.contains(RESOURCE_COMMITMENT, literal=True)  # also …_DOLLAR_BASE
+    else:
+        credit_type = pl.element().struct.field("type")
+        commitment_credit = credits.list.eval(credit_type.is_in(list(COMMITMENT_CREDITS))).list.any()
+    fee_sku = pl.col("sku.description").str.contains(COMMITMENT_FEE_SKU)
+    candidates = (
+        export.select(_COMMITMENT_INPUTS)
+        .with_row_index(_ROW)
+        .filter(commitment_credit.fill_null(False) | fee_sku.fill_null(False))
+    )
+    return _typed(candidates, pl.Schema({c: schema[c] for c in _COMMITMENT_INPUTS}))
 
 
 def _parsed(column: str) -> str:
@@ -326,9 +345,9 @@ def _did_not_parse(column: str) -> pl.Expr:
     return pl.col(_parsed(column)).is_null() & blank_to_null(pl.col(column)).is_not_null()
 
 
-def _unparsed(column: str, parsed: pl.Expr, what: str) -> pl.Expr:
-    """`<column>: '<text>' is not <what>` where non-blank text did not parse."""
-    text = pl.col(column)
+def _unparsed(column: str, parsed: pl.Expr, what: str, text: pl.Expr | None = None) -> pl.Expr:
+    """`<column>: '<text>' is not <what>` where non-blank text (the column's, unless given) did not parse."""
+    text = pl.col(column) if text is None else text
     shown = pl.when(text.str.len_chars() > 200).then(text.str.slice(0, 200) + "…").otherwise(text)
     return pl.when(parsed.is_null() & blank_to_null(text).is_not_null()).then(
         pl.format(f"{column}: '{{}}' is not {what}", shown)
@@ -638,7 +657,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "SubAccountId": pl.col("project.id"),
         "SubAccountName": pl.col("project.name"),
         "SubAccountType": pl.when(pl.col("project.id").is_not_null()).then(pl.lit("Project")),
-        "Tags": pl.col("Tags"),
+        "Tags": pl.col(_TAGS).struct.field("Tags"),
         "x_SourceName": pl.lit(source_name),
         "x_SourceFile": pl.col(SOURCE_FILE),
         "x_SourceRowNumber": pl.col(SOURCE_ROW),
@@ -739,56 +758,72 @@ def _row_problems() -> pl.Expr:
         .then(pl.format("cost_type: unknown '{}'", cost_type))
     )
     missing_cost = pl.when(_cost.is_null() & pl.col(_PROBLEMS).is_null()).then(pl.lit("cost: missing"))
-    return _join_reasons([pl.col(_PROBLEMS), type_problem, missing_cost])
+    tag_problem = pl.col(_TAGS).struct.field("problem")
+    return _join_reasons([pl.col(_PROBLEMS), tag_problem, type_problem, missing_cost])
 
 
 # --- Tags ----------------------------------------------------------------------------------------------------
 
 
-def tags_table(typed: pl.LazyFrame) -> pl.LazyFrame:
-    """(row index, Tags): one FOCUS key-value JSON object per row that has tags (see the module docstring).
+_TAGS_DTYPE = pl.Struct({"Tags": pl.String, "problem": pl.String})
 
-    Long format rather than list expressions: the four lists are exploded to (row, key, value, rank) rows,
-    sorted, the first of each (row, key) kept (lower rank wins), and joined per row. On 100k rows this is
-    several times faster than concatenating and sorting lists of structs row by row.
-    """
-    entry = pl.col("entry").struct.field
 
-    def entries(column: str, rank: pl.Expr, key: pl.Expr | None = None) -> pl.LazyFrame:
-        return (
-            typed.select(_ROW, pl.col(column).alias("entry"))
-            .explode("entry")
-            .select(_ROW, (entry("key") if key is None else key).alias("key"), entry("value"), rank.alias("rank"))
-        )
+def _tags_and_problem(schema: pl.Schema) -> pl.Expr:
+    """Struct {Tags, problem} of each row's four label columns (`_TAG_INPUTS`), as text or as lists.
 
-    long = pl.concat(
-        [
-            entries("labels", pl.lit(0, pl.Int8)),
-            entries("system_labels", pl.lit(1, pl.Int8), _provider_key(entry("key"))),
-            entries("project.labels", pl.lit(3, pl.Int8)),
-            entries(
-                "tags",
-                pl.when(entry("inherited").fill_null(False)).then(pl.lit(2, pl.Int8)).otherwise(pl.lit(0, pl.Int8)),
-                pl.when(entry("namespace").is_not_null())
-                .then(pl.concat_str(entry("namespace"), pl.lit("/"), entry("key")))
-                .otherwise(entry("key")),
-            ),
-        ]
+    Rows of one resource repeat the same labels, so the work is done once per distinct combination
+    (`parse_each_distinct`), keyed by the four cells encoded as one JSON object: exact for any content."""
+    cells = pl.Struct({column: schema[column] for column in _TAG_INPUTS})
+    key = pl.struct(_TAG_INPUTS).struct.json_encode()
+    return parse_each_distinct(key, lambda text: _tags_of(text.str.json_decode(cells), cells), _TAGS_DTYPE)
+
+
+def _tags_of(cells: pl.Expr, dtype: pl.Struct) -> pl.Expr:
+    """The FOCUS Tags object (see the module docstring) of the four label columns, and what did not parse."""
+    records, problems = {}, []
+    for field in dtype.fields:
+        cell = cells.struct.field(field.name)
+        if field.dtype == pl.String:
+            records[field.name] = parse_record_list(cell, RECORD_FIELDS[EXPORT_COLUMNS[field.name]])
+            problems.append(_unparsed(field.name, records[field.name], "a list of records", text=cell))
+        else:
+            records[field.name] = cell.cast(RECORD_DTYPES[EXPORT_COLUMNS[field.name]])
+    item = pl.element().struct.field
+
+    def entries(column: str, rank: pl.Expr, key: pl.Expr | None = None) -> pl.Expr:
+        entry = pl.struct((item("key") if key is None else key).alias("key"), item("value"), rank.alias("rank"))
+        return records[column].list.eval(entry).fill_null(pl.lit([], pl.List(_TAG_ENTRY)))
+
+    everything = pl.concat_list(
+        entries("labels", pl.lit(0, pl.Int8)),
+        entries("system_labels", pl.lit(1, pl.Int8), _provider_key(item("key"))),
+        entries("project.labels", pl.lit(3, pl.Int8)),
+        entries(
+            "tags",
+            pl.when(item("inherited").fill_null(False)).then(pl.lit(2, pl.Int8)).otherwise(pl.lit(0, pl.Int8)),
+            pl.when(item("namespace").is_not_null())
+            .then(pl.concat_str(item("namespace"), pl.lit("/"), item("key")))
+            .otherwise(item("key")),
+        ),
     )
-    row, key, value = pl.col(_ROW), pl.col("key"), pl.col("value")
-    first_of_key = (row != row.shift(1)).fill_null(True) | (key != key.shift(1)).fill_null(True)
+    key, value = item("key"), item("value")
+    # Sorted by key, then rank: the first entry of each key is the one that wins.
+    winners = everything.list.eval(pl.element().filter(key.is_not_null()).sort_by(key, item("rank"))).list.eval(
+        pl.element().filter(key.is_first_distinct())
+    )
     piece = pl.concat_str(
         _json_string(key),
         pl.lit(":"),
         pl.when(value.is_null() | (value == "")).then(pl.lit("true")).otherwise(_json_string(value)),
     )
-    return (
-        long.filter(key.is_not_null())
-        .sort(_ROW, "key", "rank")
-        .filter(first_of_key)
-        .group_by(_ROW)
-        .agg(pl.concat_str(pl.lit("{"), piece.str.join(","), pl.lit("}")).alias("Tags"))
+    tags = pl.concat_str(pl.lit("{"), winners.list.eval(piece).list.join(","), pl.lit("}"))
+    return pl.struct(
+        pl.when(winners.list.len() > 0).then(tags).alias("Tags"),
+        (_join_reasons(problems) if problems else pl.lit(None, pl.String)).alias("problem"),
     )
+
+
+_TAG_ENTRY = pl.Struct({"key": pl.String, "value": pl.String, "rank": pl.Int8})
 
 
 def _provider_key(key: pl.Expr) -> pl.Expr:
