@@ -160,9 +160,7 @@ REGION_NAMES = {
 _LIST_PRICE = "__list_unit_price"
 _LIST_CURRENCY = "__list_currency"
 _LIST_UNIT = "__list_pricing_unit"
-_CREDITS = "__credits"
 _CREDIT_SUM = "__credit_sum"
-_NETTED = "__netted_credits"
 _NETTED_SUM = "__netted_sum"
 _SEPARATE = "__separate_credits"
 _COMMITMENT = "__commitment_credit"
@@ -232,9 +230,10 @@ def billing_export_to_focus(
     columns = _focus_columns(source_name)
     rows = charges.select(
         *[columns[name].alias(name) for name in FOCUS_TABLE_SCHEMA],
-        _credits_json(pl.when(_category == "Credit").then(pl.col(_CREDITS)).otherwise(pl.col(_NETTED))).alias(
-            CREDITS_COLUMN
-        ),
+        pl.when(_category == "Credit")
+        .then(pl.col("credits").struct.field("all_json"))
+        .otherwise(pl.col("credits").struct.field("netted_json"))
+        .alias(CREDITS_COLUMN),
         _row_problems().alias(REASON),
         _derived_credits().alias(_SEPARATE),
         pl.col(_UNUSED_COST, _UNUSED_QUANTITY, "sku.description"),
@@ -284,19 +283,14 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
             parsers[column] = (parse_timestamp(column, schema[column]), "a date")
         elif kind in RECORD_DTYPES:
             parsers[column] = (parse_records(column, kind, schema[column]), "a list of records")
-    text_columns = [c for c in parsers if schema[c] == pl.String]
+    if "credits" in parsers:  # everything the mapping needs of the credits, once per distinct cell
+        parsers["credits"] = (_credit_values(schema["credits"]), None)
+    text_columns = [c for c in parsers if schema[c] == pl.String and c != "credits"]
     parsed = export.with_columns(parser.alias(_parsed(c)) for c, (parser, _) in parsers.items())
 
     problems = [_unparsed(c, pl.col(_parsed(c)), parsers[c][1]) for c in text_columns]
-    flags = {}
     if "credits" in parsers:
-        # A credit without an amount (a number that overflows Decimal(38, 10) ends up here too).
-        no_amount = pl.col(_parsed("credits")).list.agg(pl.element().struct.field("amount").is_null().any())
-        problems.append(pl.when(no_amount).then(pl.lit("credits: a credit has no amount")))
-        credits_unreadable = no_amount.fill_null(False)
-        if "credits" in text_columns:
-            credits_unreadable = credits_unreadable | _did_not_parse("credits")
-        flags[_CREDITS_UNUSABLE] = credits_unreadable
+        problems.append(pl.col(_parsed("credits")).struct.field("problem"))
     if "invoice.month" in schema:
         month = pl.col("invoice.month")
         problems.append(
@@ -306,7 +300,7 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
             .then(pl.format("invoice.month: '{}' is not a YYYYMM month", month))
         )
     return (
-        parsed.with_columns(_join_reasons(problems).alias(_PROBLEMS), **flags)
+        parsed.with_columns(_join_reasons(problems).alias(_PROBLEMS))
         .with_columns(pl.col(_parsed(c)).alias(c) for c in parsers)
         .drop(_parsed(c) for c in parsers)
     )
@@ -341,10 +335,6 @@ def _parsed(column: str) -> str:
     return f"__parsed {column}"
 
 
-def _did_not_parse(column: str) -> pl.Expr:
-    return pl.col(_parsed(column)).is_null() & blank_to_null(pl.col(column)).is_not_null()
-
-
 def _unparsed(column: str, parsed: pl.Expr, what: str, text: pl.Expr | None = None) -> pl.Expr:
     """`<column>: '<text>' is not <what>` where non-blank text (the column's, unless given) did not parse."""
     text = pl.col(column) if text is None else text
@@ -362,23 +352,78 @@ def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
 # --- Stage 2: values several FOCUS columns depend on -------------------------------------------------------
 
 
-def _credit_columns() -> dict[str, pl.Expr]:
-    credits = pl.col("credits")
+_CREDIT = pl.Struct(RECORD_FIELDS[Kind.CREDITS])
+_CREDIT_VALUES = pl.Struct(
+    {
+        "all_json": pl.String,  # every credit, as x_Credits shows them (`_credits_json`)
+        "netted_json": pl.String,  # the netted ones
+        "sum": MONEY,  # Σ amount: 0 without credits, null when unreadable
+        "netted_sum": MONEY,
+        "separate": pl.List(_CREDIT),  # the credits that become Credit rows of their own
+        "commitment": _CREDIT,  # the first committed use discount credit
+        "commitment_discount": MONEY,  # −Σ resource-based CUD credits: the on-demand cost of covered usage
+        "unusable": pl.Boolean,  # not a list of records, or a credit without an amount
+        "problem": pl.String,
+    }
+)
+
+
+def _credit_values(dtype: pl.DataType) -> pl.Expr:
+    """`credits` → struct `_CREDIT_VALUES`. Text cells (a CSV export) are parsed and summed once per distinct
+    cell: rows without credits all share "[]", and a resource's rows often repeat theirs."""
+    if dtype == pl.String:
+        fields = RECORD_FIELDS[Kind.CREDITS]
+        return parse_each_distinct(
+            pl.col("credits"),
+            lambda text: _credits_summary(parse_record_list(text, fields), text),
+            _CREDIT_VALUES,
+        )
+    return _credits_summary(parse_records("credits", Kind.CREDITS, dtype), None)
+
+
+def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
+    """The `_CREDIT_VALUES` of parsed credits (`text`: the cell they were parsed from, if text)."""
     credit = pl.element().struct.field
-    usable = ~pl.col(_CREDITS_UNUSABLE)
+    # A credit without an amount (a number that overflows Decimal(38, 10) ends up here too).
+    no_amount = credits.list.agg(credit("amount").is_null().any()).fill_null(False)
+    problems = [pl.when(no_amount).then(pl.lit("credits: a credit has no amount"))]
+    unusable = no_amount
+    if text is not None:
+        problems.insert(0, _unparsed("credits", credits, "a list of records", text=text))
+        unusable = unusable | (credits.is_null() & blank_to_null(text).is_not_null())
     netted_type = credit("type").is_in(list(NETTED_CREDITS)).fill_null(False)
     netted = credits.list.eval(pl.element().filter(netted_type))
-    return {
-        _CREDITS: credits,
-        # No credits → 0; credits we cannot read → null (the row carries a reason).
-        _CREDIT_SUM: pl.when(usable).then(credits.list.agg(credit("amount").sum()).fill_null(0).cast(MONEY)),
-        _NETTED: netted,
-        _NETTED_SUM: pl.when(usable).then(netted.list.agg(credit("amount").sum()).fill_null(0).cast(MONEY)),
-        _SEPARATE: credits.list.eval(pl.element().filter(~netted_type)),
+
+    def total(records: pl.Expr) -> pl.Expr:
+        return pl.when(~unusable).then(records.list.agg(credit("amount").sum()).fill_null(0).cast(MONEY))
+
+    resource_commitment = credit("type") == RESOURCE_COMMITMENT
+    return pl.struct(
+        _credits_json(credits).alias("all_json"),
+        _credits_json(netted).alias("netted_json"),
+        total(credits).alias("sum"),
+        total(netted).alias("netted_sum"),
+        credits.list.eval(pl.element().filter(~netted_type)).alias("separate"),
         # (list.eval, not list.agg: polars 2.1 panics taking a struct out of a null list with list.agg.)
-        _COMMITMENT: credits.list.eval(
-            pl.element().filter(credit("type").is_in(list(COMMITMENT_CREDITS)))
-        ).list.first(),
+        credits.list.eval(pl.element().filter(credit("type").is_in(list(COMMITMENT_CREDITS))))
+        .list.first()
+        .alias("commitment"),
+        (-credits.list.agg(credit("amount").filter(resource_commitment).sum()))
+        .cast(MONEY)
+        .alias("commitment_discount"),
+        unusable.alias("unusable"),
+        _join_reasons(problems).alias("problem"),
+    )
+
+
+def _credit_columns() -> dict[str, pl.Expr]:
+    values = pl.col("credits").struct.field
+    return {
+        _CREDIT_SUM: values("sum"),
+        _NETTED_SUM: values("netted_sum"),
+        _SEPARATE: values("separate"),
+        _COMMITMENT: values("commitment"),
+        _CREDITS_UNUSABLE: values("unusable"),
     }
 
 
@@ -410,11 +455,9 @@ def _commitment_columns() -> dict[str, pl.Expr]:
     commitment = pl.col(_COMMITMENT).struct.field
     fee = _category == "Purchase"
     covered = (_category == "Usage") & pl.col(_COMMITMENT).is_not_null()
-    resource_credit = pl.element().struct.field("type") == RESOURCE_COMMITMENT
-    # −Σ resource-based CUD credits = the on-demand cost of the covered usage.
-    discount = -pl.col(_CREDITS).list.agg(pl.element().filter(resource_credit).struct.field("amount").sum())
+    discount = pl.col("credits").struct.field("commitment_discount")
     pricing = pl.col("usage.amount_in_pricing_units")
-    covered_share = pl.min_horizontal(pricing, pricing * discount.cast(MONEY) / _cost)
+    covered_share = pl.min_horizontal(pricing, pricing * discount / _cost)
     unit = pl.col("usage.pricing_unit").str.strip_chars().str.to_lowercase()
     gpu = pl.when(pl.col("sku.description").str.contains(r"(?i)\bgpu\b")).then(pl.lit(" (gpu)")).otherwise(pl.lit(""))
     return {
@@ -462,7 +505,7 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     plan is materialised), and joining the pools to the wide frame took two more joins of it.
     """
     charges = (
-        typed.select(_ROW, *_COMMITMENT_INPUTS, _CREDITS_UNUSABLE)
+        typed.select(_ROW, *_COMMITMENT_INPUTS)
         .with_columns(**_credit_columns())
         .with_columns(ChargeCategory=_charge_category())
         .with_columns(**_commitment_columns())
