@@ -12,7 +12,8 @@ AZURE_CLIENT_SECRET, workload or managed identity, `az login`); the identity nee
 on the scope. The resource has no field that could hold a secret.
 """
 
-from datetime import date
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import polars as pl
@@ -20,6 +21,7 @@ from azure.mgmt.costmanagement import CostManagementClient
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from finops_pipeline.focus import MONEY
 from finops_pipeline.sources.azure.cost_export import SOURCE_ROW, export_schema
 from finops_pipeline.sources.azure.query import make_client, query_costs
 
@@ -31,6 +33,21 @@ def month_ranges(days: list[date]) -> list[tuple[date, date]]:
         first, _ = ranges.get((day.year, day.month), (day, day))
         ranges[(day.year, day.month)] = (first, day)
     return list(ranges.values())
+
+
+def daily_cost_fingerprints(costs: pl.DataFrame) -> dict[date, str]:
+    """{usage day: "<Σ cost> <currency>"} of an export-shaped frame (`Date` YYYYMMDD, `CostInBillingCurrency`,
+    `BillingCurrency`), summed exactly and rounded (half-even) to the warehouse's money scale: a change the
+    warehouse could not store is no change. Currencies of one day are listed in order."""
+    step = Decimal(1).scaleb(-(MONEY.scale or 0))
+    totals: dict[tuple[date, str], Decimal] = {}
+    for day, currency, cost in costs.select("Date", "BillingCurrency", "CostInBillingCurrency").iter_rows():
+        key = (datetime.strptime(day, "%Y%m%d").date(), currency or "")
+        totals[key] = totals.get(key, Decimal(0)) + Decimal(cost or 0)
+    fingerprints: dict[date, list[str]] = {}
+    for (day, currency), total in sorted(totals.items()):
+        fingerprints.setdefault(day, []).append(f"{total.quantize(step, ROUND_HALF_EVEN)} {currency}".strip())
+    return {day: ", ".join(parts) for day, parts in fingerprints.items()}
 
 
 class AzureCostQuery(ConfigurableResource):
@@ -64,6 +81,23 @@ class AzureCostQuery(ConfigurableResource):
 
     def describe(self) -> str:
         return f"costmanagement-query:{self.scope}"
+
+    def data_version(self) -> None:
+        """The Query API has no change marker (no export run, no modified time): every poll queries."""
+        return None
+
+    def daily_fingerprints(self, first_day: date, last_day: date) -> dict[date, str]:
+        """{usage day: Σ amortized cost and currency} of the scope for `first_day`..`last_day`, through the same
+        client and `query_costs` as `read`, one query per calendar month, grouped by day only (one row per day
+        and currency, so one small page). Days without cost are absent."""
+        if not self.scope:
+            raise ValueError("no Cost Management scope is configured (FINOPS_AZURE_COST_SCOPE)")
+        days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+        frames = [pl.DataFrame(schema=export_schema())]
+        with self.make_client() as client:
+            for start, end in month_ranges(days):
+                frames.append(query_costs(client, self.scope, start, end, grouping=()))
+        return daily_cost_fingerprints(pl.concat(frames))
 
     def read(self, days: list[date], log: Any) -> pl.DataFrame:
         """Daily amortized cost of the scope for `days`, one query per calendar month, in the export shape
