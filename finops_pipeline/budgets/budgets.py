@@ -267,6 +267,10 @@ def budget_status(
 ) -> pl.DataFrame:
     """Where each budget stands on each of `days` (see the module docstring); one row per budget × day."""
     keys = ["dimension", "owner", "currency", "month"]
+    records_columns = (
+        "day", "month", "dimension", "owner", "currency", "budget", "warning_percent", "critical_percent",
+        "days_elapsed", "days_in_month",
+    )  # fmt: skip
     records = [
         {
             "day": day,
@@ -283,22 +287,10 @@ def budget_status(
         for budget in budgets.resolved
         for day in sorted(set(days))
     ]
-    frame = pl.DataFrame(
-        records,
-        schema={
-            "day": pl.Date,
-            "month": pl.Date,
-            "dimension": pl.String,
-            "owner": pl.String,
-            "currency": pl.String,
-            "budget": MONEY,
-            "warning_percent": PERCENT,
-            "critical_percent": PERCENT,
-            "days_elapsed": pl.Int32,
-            "days_in_month": pl.Int32,
-        },
-        orient="row",
-    ).with_columns(
+    # The output's columns, with the thresholds still exact decimals: they are compared with money first.
+    exact = {**BUDGET_STATUS_SCHEMA, "warning_percent": PERCENT, "critical_percent": PERCENT}
+    frame = pl.DataFrame(records, schema={column: exact[column] for column in records_columns}, orient="row")
+    frame = frame.with_columns(
         warning_amount=pl.col("budget") * pl.col("warning_percent") / 100,
         critical_amount=pl.col("budget") * pl.col("critical_percent") / 100,
     )
