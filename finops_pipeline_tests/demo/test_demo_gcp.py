@@ -117,13 +117,15 @@ def _unused_fee_rows(all_rows) -> int:
 
 
 def test_the_reader_maps_every_row_and_conform_rejects_nothing(focus: pl.DataFrame, all_rows) -> None:
-    # Every row, plus a Credit row per promotional credit and an Unused row per partly idle commitment fee.
+    # Every row, plus a Credit row per promotional credit, an Unused row per partly idle commitment fee, and an
+    # on-demand part per usage row only partly covered by the commitment (−CUD credit < cost).
     promotions = sum(1 for r in all_rows for t, _ in _credits(r["credits"]) if t == "PROMOTION")
     unused = _unused_fee_rows(all_rows)
-    assert promotions and unused
+    partly_covered = sum(1 for r in all_rows if ZERO < -_credit_sum(r, "COMMITTED_USAGE_DISCOUNT") < Decimal(r["cost"]))
+    assert promotions and unused and partly_covered
     assert focus.filter(pl.col("ChargeCategory") == "Credit").height == promotions
     assert focus.filter(pl.col("CommitmentDiscountStatus") == "Unused").height == unused
-    assert focus.height == len(all_rows) + promotions + unused
+    assert focus.height == len(all_rows) + promotions + unused + partly_covered
     assert focus.filter(pl.col(REASON).is_not_null()).height == 0
     result = conform_to_focus(focus.drop(REASON, "x_Credits"))
     assert result.rejected.height == 0 and result.valid.height == focus.height

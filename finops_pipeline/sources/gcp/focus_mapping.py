@@ -44,6 +44,11 @@ derived from it (below). The rules follow Google's own FOCUS view (reference §2
   (the idle part) becomes a derived `Unused` Usage row right after the fee row (BilledCost 0, EffectiveCost =
   fee − Σ shares, CommitmentDiscountQuantity = the unused quantity). So per commitment and period Σ
   EffectiveCost(Usage) = Σ BilledCost(Purchase), and Σ EffectiveCost = Σ BilledCost overall.
+  Usage only partly covered (−CUD credit d < cost c) is split, since FOCUS prices a row one way: the
+  committed part (quantities × d/c, ContractedCost d, BilledCost d − d = 0, EffectiveCost its fee share, the
+  CUD credit in x_Credits) and, after the row's Credit rows, its on-demand part (the rest of every amount,
+  Standard or Dynamic, no commitment columns, the other netted credits such as sustained use). Without the
+  split, commitment coverage would count the on-demand hours as committed.
 * **Spend-based committed use discounts** (`COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE`, category Spend): the
   credit is netted and the usage is Committed (quantity = its cost, in the billing currency), but the fee is
   not amortised: its rows stay usage rows, as in Google's view.
@@ -172,6 +177,7 @@ _SHARE = "__fee_share"
 _UNUSED_COST = "__unused_cost"
 _UNUSED_QUANTITY = "__unused_quantity"
 _COPY = "__copy"
+_PART = "__committed_part"
 _CREDITS_UNUSABLE = "__credits_unusable"
 _TAGS = "__tags"  # struct: the row's FOCUS Tags and what in its label columns did not parse
 _PROBLEMS = "__parse_problems"
@@ -207,7 +213,8 @@ def billing_export_to_focus(
     `x_QuarantineReason`, in that order. x_IngestedAt and x_RunId are null: the caller fills them.
 
     Output rows: one per export row, each followed by the rows derived from it: a Credit row per separate
-    (promotional) credit, and an Unused row after a commitment fee with idle capacity (module docstring).
+    (promotional) credit, then an Unused row after a commitment fee with idle capacity or the on-demand part
+    of partly covered usage (module docstring).
 
     `list_prices` (optional, e.g. from `catalog.list_prices_for_skus`): columns `sku_id`, `unit_price`
     (Decimal) and optionally `pricing_unit` and `currency`. It is used for rows without `cost_at_list`: only
@@ -236,23 +243,30 @@ def billing_export_to_focus(
         .alias(CREDITS_COLUMN),
         _row_problems().alias(REASON),
         _derived_credits().alias(_SEPARATE),
+        _committed_part(columns).alias(_PART),
         pl.col(_UNUSED_COST, _UNUSED_QUANTITY, "sku.description"),
     )
-    # Derived rows are copies of their row with some columns replaced: copy 0 is the row, copies 1…n its
-    # separate credits, copy n + 1 the Unused row of a fee. (An explode, not a union with filtered copies,
-    # so the input is read once.)
+    # Derived rows are copies of their row with some columns replaced: copy 0 is the row (its committed part
+    # when it is split), copies 1…n its separate credits, copy n + 1 the Unused row of a fee or the on-demand
+    # part of a split row. (An explode, not a union with filtered copies, so the input is read once.)
     n_credits = pl.col(_SEPARATE).list.len().fill_null(0)  # a null credits cell: no credits
-    copies = pl.int_ranges(0, 1 + n_credits + pl.col(_UNUSED_COST).is_not_null().cast(pl.UInt32), dtype=pl.UInt32)
-    credit_overrides, unused_overrides = _credit_row_overrides(), _unused_row_overrides()
+    split = pl.col(_PART).is_not_null()
+    extra = (pl.col(_UNUSED_COST).is_not_null() | split).cast(pl.UInt32)
+    copies = pl.int_ranges(0, 1 + n_credits + extra, dtype=pl.UInt32)
     is_credit = (pl.col(_COPY) > 0) & (pl.col(_COPY) <= n_credits)
-    is_unused = pl.col(_COPY) > n_credits
+    is_extra = pl.col(_COPY) > n_credits
+    overrides = [
+        (is_extra & ~split, _unused_row_overrides()),
+        ((pl.col(_COPY) == 0) & split, _committed_part_overrides()),
+        (is_extra & split, _on_demand_part_overrides()),
+        (is_credit, _credit_row_overrides()),
+    ]
 
     def column(name: str) -> pl.Expr:
         expr = pl.col(name)
-        if name in unused_overrides:
-            expr = pl.when(is_unused).then(unused_overrides[name]).otherwise(expr)
-        if name in credit_overrides:
-            expr = pl.when(is_credit).then(credit_overrides[name]).otherwise(expr)
+        for applies, replacements in overrides:
+            if name in replacements:
+                expr = pl.when(applies).then(replacements[name]).otherwise(expr)
         return expr
 
     return (
@@ -357,6 +371,8 @@ _CREDIT_VALUES = pl.Struct(
     {
         "all_json": pl.String,  # every credit, as x_Credits shows them (`_credits_json`)
         "netted_json": pl.String,  # the netted ones
+        "commitment_json": pl.String,  # the resource-based CUD ones (a split row's committed part)
+        "other_netted_json": pl.String,  # the other netted ones (its on-demand part)
         "sum": MONEY,  # Σ amount: 0 without credits, null when unreadable
         "netted_sum": MONEY,
         "separate": pl.List(_CREDIT),  # the credits that become Credit rows of their own
@@ -401,6 +417,8 @@ def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
     return pl.struct(
         _credits_json(credits).alias("all_json"),
         _credits_json(netted).alias("netted_json"),
+        _credits_json(credits.list.eval(pl.element().filter(resource_commitment))).alias("commitment_json"),
+        _credits_json(netted.list.eval(pl.element().filter(~resource_commitment))).alias("other_netted_json"),
         total(credits).alias("sum"),
         total(netted).alias("netted_sum"),
         credits.list.eval(pl.element().filter(~netted_type)).alias("separate"),
@@ -734,6 +752,64 @@ def _credit_row_overrides() -> dict[str, pl.Expr]:
         "ChargeDescription": pl.coalesce(credit("full_name"), credit("name"), pl.col("ChargeDescription")),
         **dict.fromkeys(_NOT_ON_DERIVED_CREDITS, nothing),
         CREDITS_COLUMN: _credits_json(pl.concat_list(pl.struct(*[credit(f).alias(f) for f in _CREDIT_FIELDS]))),
+    }
+
+
+# The columns a split row's two parts divide between them (see `_committed_part`).
+_SPLIT_AMOUNTS = ("BilledCost", "EffectiveCost", "ContractedCost", "ListCost", "PricingQuantity", "ConsumedQuantity")
+_COMMITMENT_DETAILS = tuple(c for c in _NOT_ON_DERIVED_CREDITS if c.startswith("CommitmentDiscount"))
+
+
+def _committed_part(columns: dict[str, pl.Expr]) -> pl.Expr:
+    """For usage only partly covered by a resource-based commitment (−CUD credit d < cost c): the committed
+    part's amounts (`_SPLIT_AMOUNTS`, its x_Credits, and the on-demand part's PricingCategory); null for
+    every other row.
+
+    FOCUS prices a row one way: Google's row is c of on-demand usage of which the part worth d ran on the
+    commitment. Split, the committed part is quantity × d/c at contracted cost d, billed d − d = 0 (its CUD
+    credit), effective = its share of the fee; the on-demand part is the rest of every amount (row − part,
+    so the two add up to the row exactly) with the row's other netted credits, e.g. sustained use."""
+    values = pl.col("credits").struct.field
+    discount, pricing = values("commitment_discount"), pl.col("usage.amount_in_pricing_units")
+    partly = (
+        (_category == "Usage")
+        & (pl.col(_COMMITMENT).struct.field("type") == RESOURCE_COMMITMENT)
+        & ~pl.col(_CREDITS_UNUSABLE)
+        & (_cost > 0)
+        & (discount > 0)
+        & (discount < _cost)
+        & (pl.col(_COVERED) < pricing)
+    ).fill_null(False)
+    fraction = discount / pl.when(_cost > 0).then(_cost)  # (Decimal division by 0 raises, even when unused)
+    spot = pl.col("sku.description").str.contains(r"(?i)\b(?:spot|preemptible)\b").fill_null(False)
+    return pl.when(partly).then(
+        pl.struct(
+            pl.lit(0, MONEY).alias("BilledCost"),
+            pl.col(_SHARE).fill_null(0).cast(MONEY).alias("EffectiveCost"),
+            discount.cast(MONEY).alias("ContractedCost"),
+            (columns["ListCost"] * fraction).cast(MONEY).alias("ListCost"),
+            pl.col(_COVERED).cast(MONEY).alias("PricingQuantity"),
+            (columns["ConsumedQuantity"] * fraction).cast(MONEY).alias("ConsumedQuantity"),
+            values("commitment_json").alias(CREDITS_COLUMN),
+            values("other_netted_json").alias("on_demand_credits"),
+            pl.when(spot).then(pl.lit("Dynamic")).otherwise(pl.lit("Standard")).alias("on_demand_category"),
+        )
+    )
+
+
+def _committed_part_overrides() -> dict[str, pl.Expr]:
+    part = pl.col(_PART).struct.field
+    return {name: part(name) for name in (*_SPLIT_AMOUNTS, CREDITS_COLUMN)}
+
+
+def _on_demand_part_overrides() -> dict[str, pl.Expr]:
+    """The on-demand part of a split row: the row minus its committed part, priced on demand."""
+    part = pl.col(_PART).struct.field
+    return {
+        **{name: pl.col(name) - part(name) for name in _SPLIT_AMOUNTS},
+        "PricingCategory": part("on_demand_category"),
+        **dict.fromkeys(_COMMITMENT_DETAILS, pl.lit(None)),
+        CREDITS_COLUMN: part("on_demand_credits"),
     }
 
 

@@ -195,14 +195,14 @@ def test_rows_from_bigquery_map_to_focus(session):
     export = read_billing_export(client, TABLE, DAYS, MONTHS).lazy()
 
     focus = billing_export_to_focus(export, source_name="gcp").collect()
-    assert focus[REASON].null_count() == 3
+    assert focus[REASON].null_count() == 4
     assert conform_to_focus(focus).rejected.height == 0
-    vm, storage, correction = focus.to_dicts()
+    vm, vm_on_demand, storage, correction = focus.to_dicts()
 
-    assert vm["ContractedCost"] == Decimal("0.19424")  # `cost`, before credits
-    # The committed-use and sustained-use credits are netted into the row: 0.19424 − 0.09712 − 0.019424.
-    assert vm["BilledCost"] == vm["EffectiveCost"] == Decimal("0.077696")
-    assert vm["ListCost"] == Decimal("0.2428")  # cost_at_list
+    # Half of the VM's usage ran on the commitment (CUD credit −0.09712 of cost 0.19424): the row is split.
+    # Committed part: contracted 0.09712, billed 0.09712 − 0.09712 = 0, list 0.2428 (cost_at_list) / 2.
+    assert (vm["ContractedCost"], vm["BilledCost"], vm["EffectiveCost"]) == (Decimal("0.09712"), 0, 0)
+    assert vm["ListCost"] == Decimal("0.1214")
     assert vm["ContractedUnitPrice"] == Decimal("0.04856")
     assert (vm["PricingCategory"], vm["CommitmentDiscountCategory"], vm["CommitmentDiscountStatus"]) == (
         "Committed",
@@ -210,12 +210,23 @@ def test_rows_from_bigquery_map_to_focus(session):
         "Used",
     )
     assert vm["CommitmentDiscountId"] == "CommittedUsageDiscount:shop-cud-1y"
-    assert vm["Tags"] == (
-        '{"587412366541/cost-center":"cc-42","app":"etl","compute.googleapis.com/cores":"4",'
-        '"compute.googleapis.com/machine_spec":"n2-standard-4","env":"prod","team":"data"}'
-    )
-    assert (vm["AvailabilityZone"], vm["RegionId"], vm["SubAccountId"]) == ("us-central1-a", "us-central1", "shop-prod")
-    assert len(json.loads(vm[CREDITS_COLUMN])) == 2
+    assert [c["type"] for c in json.loads(vm[CREDITS_COLUMN])] == ["COMMITTED_USAGE_DISCOUNT"]
+    # On-demand part: the rest, with the sustained-use credit: 0.19424 − 0.09712 − 0.019424.
+    assert vm_on_demand["BilledCost"] == vm_on_demand["EffectiveCost"] == Decimal("0.077696")
+    assert (vm_on_demand["ContractedCost"], vm_on_demand["ListCost"]) == (Decimal("0.09712"), Decimal("0.1214"))
+    assert (vm_on_demand["PricingCategory"], vm_on_demand["CommitmentDiscountId"]) == ("Standard", None)
+    assert [c["type"] for c in json.loads(vm_on_demand[CREDITS_COLUMN])] == ["SUSTAINED_USAGE_DISCOUNT"]
+    assert vm["PricingQuantity"] + vm_on_demand["PricingQuantity"] == Decimal(4)
+    for part in (vm, vm_on_demand):
+        assert part["Tags"] == (
+            '{"587412366541/cost-center":"cc-42","app":"etl","compute.googleapis.com/cores":"4",'
+            '"compute.googleapis.com/machine_spec":"n2-standard-4","env":"prod","team":"data"}'
+        )
+        assert (part["AvailabilityZone"], part["RegionId"], part["SubAccountId"]) == (
+            "us-central1-a",
+            "us-central1",
+            "shop-prod",
+        )
 
     assert storage["ServiceCategory"] == "Storage" and storage["ServiceSubcategory"] == "Object Storage"
     assert storage["ListCost"] == storage["BilledCost"] == Decimal("0.020091")  # no cost_at_list, no price list

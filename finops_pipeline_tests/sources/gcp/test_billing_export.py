@@ -393,21 +393,28 @@ def nested_export(request, tmp_path) -> Path:
 
 def test_nested_exports_map_with_exact_money(nested_export):
     focus = to_focus([nested_export])
-    assert focus[REASON].null_count() == len(NESTED_RECORDS)
+    assert focus[REASON].null_count() == len(NESTED_RECORDS) + 1  # + the VM's on-demand part
     rows = focus.to_dicts()
     # Doubles are read through their shortest text: 0.19424 is 0.1942400000, not 0.19423999999999999…
     # The VM's committed-use and sustained-use credits are netted into it: 0.19424 − 0.09712 − 0.019424; the
     # credit-only row is itself a Credit row of its promotion (−2.5).
-    assert [r["BilledCost"] for r in rows] == [Decimal(t) for t in ("0.077696", "0.1", "-2.5", "-1.1", "2.2")]
+    # The VM's usage is half covered by its commitment (CUD credit −0.09712 of cost 0.19424): it is split into
+    # its committed part (billed 0.09712 − 0.09712 = 0) and its on-demand part (billed the rest).
+    assert [r["BilledCost"] for r in rows] == [Decimal(t) for t in ("0", "0.077696", "0.1", "-2.5", "-1.1", "2.2")]
     # The invoice: Σ cost 1.39424 + Σ credits (−0.09712 − 0.019424 − 2.5) = −1.222304.
     assert focus["BilledCost"].sum() == Decimal("-1.222304")
     # No commitment fee in this export to amortise: EffectiveCost = BilledCost.
     assert [r["EffectiveCost"] for r in rows] == [r["BilledCost"] for r in rows]
-    assert [r["ContractedCost"] for r in rows] == [Decimal(t) for t in ("0.19424", "0.1", "-2.5", "-1.1", "2.2")]
-    assert [r["ChargeCategory"] for r in rows] == ["Usage", "Tax", "Credit", "Adjustment", "Usage"]
-    assert [r["ChargeClass"] for r in rows] == [None, None, None, "Correction", None]
-    assert [r["PricingCategory"] for r in rows] == ["Committed", None, None, None, "Dynamic"]
-    assert [r["ChargeFrequency"] for r in rows] == ["Usage-Based", "One-Time", "One-Time", "One-Time", "Usage-Based"]
+    contracted = ("0.09712", "0.09712", "0.1", "-2.5", "-1.1", "2.2")
+    assert [r["ContractedCost"] for r in rows] == [Decimal(t) for t in contracted]
+    assert [r["ChargeCategory"] for r in rows] == ["Usage", "Usage", "Tax", "Credit", "Adjustment", "Usage"]
+    assert [r["ChargeClass"] for r in rows] == [None, None, None, None, "Correction", None]
+    assert [r["PricingCategory"] for r in rows] == ["Committed", "Standard", None, None, None, "Dynamic"]
+    assert [r["ChargeFrequency"] for r in rows] == [
+        *["Usage-Based"] * 2,
+        *["One-Time"] * 3,
+        "Usage-Based",
+    ]
     assert conform_to_focus(focus).rejected.height == 0
 
     usage = rows[0]
@@ -430,14 +437,18 @@ def test_nested_exports_map_with_exact_money(nested_export):
         "team": "data",
     }
     assert usage["Tags"].startswith('{"587412366541/cost-center":"cc-7","app":"etl",')  # sorted keys
-    assert [c["amount"] for c in json.loads(usage[CREDITS_COLUMN])] == ["-0.0971200000", "-0.0194240000"]
+    assert [c["amount"] for c in json.loads(usage[CREDITS_COLUMN])] == ["-0.0971200000"]  # the CUD credit
+    on_demand = rows[1]  # the other half, with the sustained-use credit
+    assert [c["amount"] for c in json.loads(on_demand[CREDITS_COLUMN])] == ["-0.0194240000"]
+    assert (on_demand["PricingQuantity"], on_demand["ConsumedQuantity"]) == (Decimal(2), Decimal(7200))
+    assert (on_demand["CommitmentDiscountId"], on_demand["Tags"]) == (None, usage["Tags"])
 
-    tax = rows[1]
+    tax = rows[2]
     assert (tax["SkuId"], tax["SkuPriceId"], tax["PricingQuantity"], tax["ConsumedQuantity"]) == (None,) * 4
     assert tax["PublisherName"] == "Acme Analytics"
     assert tax["Tags"] == '{"env":"prod","team":"platform"}'  # only the inherited project labels
-    assert rows[3]["BillingPeriodStart"] == datetime(2020, 10, 1, 7, tzinfo=UTC)
-    assert rows[4]["ListCost"] == Decimal("5.3")  # cost_at_list wins
+    assert rows[4]["BillingPeriodStart"] == datetime(2020, 10, 1, 7, tzinfo=UTC)
+    assert rows[5]["ListCost"] == Decimal("5.3")  # cost_at_list wins
 
 
 def test_a_commitment_fee_is_amortised_over_the_usage_it_covered(tmp_path):
@@ -445,7 +456,9 @@ def test_a_commitment_fee_is_amortised_over_the_usage_it_covered(tmp_path):
 
     Hour 1: VM A uses 6 h at 0.03 (cost 0.18, all covered: CUD credit −0.18); VM B uses 8 h (cost 0.24, 2 h
     covered: CUD credit −0.06) and has a promotional credit of −0.1. Covered 8 of 10 h: A's share of the fee
-    is 6 × 0.02 = 0.12, B's 2 × 0.02 = 0.04, unused 2 h = 0.04. Hour 2: the fee (0.2) and no usage, all unused.
+    is 6 × 0.02 = 0.12, B's 2 × 0.02 = 0.04, unused 2 h = 0.04. B's row is split: its 2 committed hours
+    (billed 0.06 − 0.06 = 0, effective its share 0.04) and its 6 on-demand hours (0.18). Hour 2: the fee (0.2)
+    and no usage, all unused.
     """
     hour_1 = {"usage_start_time": "2020-11-09 23:00:00 UTC", "usage_end_time": "2020-11-10 00:00:00 UTC"}
     hour_2 = {"usage_start_time": "2020-11-10 00:00:00 UTC", "usage_end_time": "2020-11-10 01:00:00 UTC"}
@@ -499,13 +512,17 @@ def test_a_commitment_fee_is_amortised_over_the_usage_it_covered(tmp_path):
         (1, "Purchase", "Recurring", "Standard", None, d(10), d("0.2"), d(0)),
         (1, "Usage", "Usage-Based", "Committed", "Unused", d(2), d(0), d("0.04")),
         (2, "Usage", "Usage-Based", "Committed", "Used", d(6), d(0), d("0.12")),
-        (3, "Usage", "Usage-Based", "Committed", "Used", d(2), d("0.18"), d("0.22")),  # 0.24 − 0.06 + 0.04
+        (3, "Usage", "Usage-Based", "Committed", "Used", d(2), d(0), d("0.04")),
         (3, "Credit", "One-Time", None, None, None, d("-0.1"), d("-0.1")),
+        (3, "Usage", "Usage-Based", "Standard", None, None, d("0.18"), d("0.18")),  # after its credits
         (4, "Purchase", "Recurring", "Standard", None, d(10), d("0.2"), d(0)),
         (4, "Usage", "Usage-Based", "Committed", "Unused", d(10), d(0), d("0.2")),
     ]
-    assert set(focus.filter(pl.col("ChargeCategory") != "Credit")["CommitmentDiscountId"]) == {"cud-1"}
-    assert set(focus.filter(pl.col("ChargeCategory") != "Credit")["CommitmentDiscountUnit"]) == {"hour"}
+    on_demand = (pl.col("ChargeCategory") == "Usage") & (pl.col("PricingCategory") == "Standard")
+    commitment_rows = focus.filter(pl.col("ChargeCategory") != "Credit", ~on_demand)
+    assert commitment_rows.height == 6
+    assert set(commitment_rows["CommitmentDiscountId"]) == {"cud-1"}
+    assert set(commitment_rows["CommitmentDiscountUnit"]) == {"hour"}
     # Invoice: Σ cost (0.2 + 0.18 + 0.24 + 0.2) + Σ credits (−0.18 − 0.06 − 0.1) = 0.48; EffectiveCost, with the
     # fees amortised rather than billed, adds up to the same.
     assert focus["BilledCost"].sum() == focus["EffectiveCost"].sum() == d("0.48")
@@ -525,10 +542,11 @@ def test_list_prices_fill_list_cost_when_the_export_has_none(nested_export):
     )
     rows = to_focus([nested_export], list_prices=prices).to_dicts()
     # USD list price in the EUR bill: × currency_conversion_rate (0.8456); × 4 hours.
-    assert rows[0]["ListUnitPrice"] == Decimal("0.0267302616")
-    assert rows[0]["ListCost"] == Decimal("0.1069210464")
-    assert rows[4]["ListUnitPrice"] is None and rows[4]["ListCost"] == Decimal("5.3")
-    assert rows[1]["ListUnitPrice"] is None and rows[1]["ListCost"] == Decimal("0.1")  # tax: list = billed
+    assert rows[0]["ListUnitPrice"] == rows[1]["ListUnitPrice"] == Decimal("0.0267302616")
+    # 0.1069210464 for the 4 hours, split between the committed and the on-demand half.
+    assert rows[0]["ListCost"] == rows[1]["ListCost"] == Decimal("0.0534605232")
+    assert rows[5]["ListUnitPrice"] is None and rows[5]["ListCost"] == Decimal("5.3")
+    assert rows[2]["ListUnitPrice"] is None and rows[2]["ListCost"] == Decimal("0.1")  # tax: list = billed
 
 
 def test_csv_and_nested_files_scan_together(tmp_path):
@@ -536,11 +554,12 @@ def test_csv_and_nested_files_scan_together(tmp_path):
     lazy = scan_billing_export([NOV_2020, ndjson], source_names=["nov.csv", "nested.json"])
     assert lazy.collect_schema()["credits"] == pl.String  # text in one file, records in the other: text for all
     focus = billing_export_to_focus(lazy, source_name="gcp").collect()
-    assert focus.height == 26 + 8 and focus[REASON].null_count() == 26 + 8  # Nov 2020's 8 promotions
-    nested = focus.filter(pl.col("x_SourceFile") == "nested.json").row(0, named=True)
-    assert nested["BilledCost"] == nested["EffectiveCost"] == Decimal("0.077696")
-    assert nested["CommitmentDiscountCategory"] == "Usage"
-    assert nested["ChargePeriodStart"] == datetime(2020, 11, 9, 23, tzinfo=UTC)
+    # Nov 2020's 8 promotions; the nested VM row split into its committed and on-demand parts.
+    assert focus.height == 27 + 8 and focus[REASON].null_count() == 27 + 8
+    nested = focus.filter(pl.col("x_SourceFile") == "nested.json")
+    assert nested["BilledCost"].sum() == nested["EffectiveCost"].sum() == Decimal("0.077696")
+    assert nested["CommitmentDiscountCategory"].to_list() == ["Usage", None]
+    assert nested["ChargePeriodStart"].to_list() == [datetime(2020, 11, 9, 23, tzinfo=UTC)] * 2
 
 
 @pytest.mark.parametrize("engine", ["streaming", "in-memory"])
@@ -560,12 +579,13 @@ def test_ndjson_bad_values_are_reported_on_their_row_and_unknown_fields_are_skip
     focus = to_focus([write_ndjson(tmp_path / "export.json", records)])
     assert focus[REASON].to_list() == [
         None,
+        None,  # the first record's two parts (committed and on demand)
         "usage_start_time: 'not a time' is not a date; cost: 'about 3 dollars' is not a number",
         "credits: a credit has no amount",
     ]
     # Unreadable credits: the cost alone is billed (and quarantined), as the source totals count it.
-    assert focus["BilledCost"].to_list() == [Decimal("0.077696"), None, Decimal("0.19424")]
-    assert focus["EffectiveCost"].to_list() == [Decimal("0.077696"), None, None]
+    assert focus["BilledCost"].to_list() == [Decimal(0), Decimal("0.077696"), None, Decimal("0.19424")]
+    assert focus["EffectiveCost"].to_list() == [Decimal(0), Decimal("0.077696"), None, None]
 
 
 def test_ndjson_without_a_required_field_on_any_line_is_unreadable(tmp_path):

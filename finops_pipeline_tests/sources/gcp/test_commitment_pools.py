@@ -2,9 +2,9 @@
 
 Pools are (commitment id, usage_start_time, pricing unit, GPUs apart). Pinned: several fee rows in one pool,
 usage beyond the committed quantity, covered usage of a commitment without a fee, an id taken from the credit,
-a pool fully used (no Unused row), a key part that is null (a start time that does not parse, no pricing
-unit: the fee is all unused and the usage gets no share), a GPU pool beside a CPU pool, a zero fee, a
-promotion on covered usage, and a fee whose cost does not parse.
+a pool fully used (no Unused row), partly covered usage (split in two), a key part that is null (a start
+time that does not parse, no pricing unit: the fee is all unused and the usage gets no share), a GPU pool
+beside a CPU pool, a zero fee, a promotion on covered usage, and a fee whose cost does not parse.
 """
 
 from decimal import Decimal
@@ -81,7 +81,10 @@ def test_fees_are_amortised_per_pool_with_null_key_parts_left_unshared(tmp_path)
         (1, "Purchase", "0", None, "10"),
         (2, "Purchase", "0", None, "5"),
         (3, "Usage", "0.0818181818", "Used", "6"),
-        (4, "Usage", "0.4363636364", "Used", "10"),  # 0.3 net + 10 × 0.3 / 22
+        # 10 of 20 h covered: split into the committed part (its share, 10 × 0.3 / 22) and the on-demand part
+        # (cost 0.6 − CUD credit 0.3).
+        (4, "Usage", "0.1363636364", "Used", "10"),
+        (4, "Usage", "0.3", None, None),
         (5, "Usage", "0", "Used", "6"),
         (6, "Usage", "0.0818181818", "Used", "6"),
         # cud-1, hour 2: 14 h covered of 10 committed.
