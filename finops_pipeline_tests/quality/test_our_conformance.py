@@ -126,12 +126,7 @@ SAMPLE_FINDINGS: dict[tuple[str, str], dict[str, str]] = {
     },
 }
 
-MAPPING_GAPS: dict[tuple[str, str], dict[str, str]] = {
-    ("aws", "demo"): {
-        "CommitmentDiscountQuantity-C-005-C": "an RI's upfront Fee row (Purchase, One-Time) has no quantity: FOCUS "
-        "wants the Hours it pays for (instances × term hours), and scan_cur reads no term or start/end columns",
-    },
-}
+MAPPING_GAPS: dict[tuple[str, str], dict[str, str]] = {}
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,15 @@ CUR_COLUMNS: dict[str, Kind] = {
     # sample with the two unused-fee columns above has it too; where it is missing it is null, and so is
     # the quantity of the RI's Unused row (not derivable row by row: it is reserved minus used hours).
     "reservation_unused_quantity": Kind.NUMBER,
+    # What an RI's upfront Fee row buys (FOCUS: the hours its one-time payment makes eligible over the term):
+    # how many RIs, and their lease (start/end, else the contract length "1yr"/"3yr"). Kept as text here and
+    # parsed by the mapping on those Fee rows only: no other row needs them, so a value there that does not
+    # parse neither quarantines a row nor costs a date parse per row. Null where a file lacks them, and so
+    # is the Fee row's quantity.
+    "reservation_number_of_reservations": Kind.TEXT,
+    "reservation_start_time": Kind.TEXT,
+    "reservation_end_time": Kind.TEXT,
+    "pricing_lease_contract_length": Kind.TEXT,
     "savings_plan_savings_plan_a_r_n": Kind.TEXT,
     "savings_plan_savings_plan_effective_cost": Kind.NUMBER,
     "savings_plan_total_commitment_to_date": Kind.NUMBER,

@@ -17,8 +17,8 @@ import json
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, lookup
-from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY
+from finops_pipeline.focus.parsing import blank_to_null, lookup, parse_each_distinct, to_money, to_utc_timestamp
+from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
 from finops_pipeline.sources.aws.cur import (
     CUR_COLUMNS,
     SOURCE_FILE,
@@ -141,6 +141,9 @@ _UNUSED = "__unused_commitment"
 _UNUSED_HOURS = "__unused_reservation_hours"
 _UNUSED_ROW = "__is_unused_row"
 _ZERO = pl.lit(0).cast(MONEY)
+_SECONDS_PER_HOUR = 3600
+_HOURS_PER_YEAR = 8760  # an RI term year: AWS leases run 365 days (1yr = 31,536,000 s)
+_LEASE_YEARS = r"(?i)^\s*(\d+)\s*(?:yr|yrs|year|years)\s*$"  # pricing/LeaseContractLength: "1yr", "3yr"
 _JSON_SPECIAL = ["\\", '"', "\n", "\r", "\t"]
 _JSON_ESCAPED = ["\\\\", '\\"', "\\n", "\\r", "\\t"]
 
@@ -394,8 +397,11 @@ def _commitment_quantity(effective_cost: pl.Expr) -> pl.Expr:
     Savings plans are spend-based (the commitment is an amount of money per hour): what a covered usage row
     draws from it is its amortised EffectiveCost (0 on a negation row), what a fee row buys is its cost.
     Reserved instances are usage-based, in hours: a DiscountedUsage row draws its usage hours, an RIFee row
-    buys the RI hours of its billing period (line_item_usage_amount). Unused rows are handled by
-    `_unused_row_overrides`: a savings plan's unused amount, an RI's unused hours."""
+    (Recurring) buys the RI hours of its billing period (line_item_usage_amount), and the upfront Fee row
+    (One-Time) the RI hours of the whole term (`_ri_hours_bought_upfront`; for a Partial Upfront RI both rows
+    carry hours, as FOCUS defines each). A refund of a purchase is a Correction and keeps null, as FOCUS
+    allows. Unused rows are handled by `_unused_row_overrides`: a savings plan's unused amount, an RI's
+    unused hours."""
     savings_plan = pl.col("savings_plan_savings_plan_a_r_n").is_not_null()
     reservation = pl.col("reservation_reservation_a_r_n").is_not_null()
     return (
@@ -405,7 +411,44 @@ def _commitment_quantity(effective_cost: pl.Expr) -> pl.Expr:
         .then(pl.col("BilledCost"))
         .when(reservation & _type.is_in(("DiscountedUsage", "RIFee")))
         .then(pl.col("line_item_usage_amount"))
+        .when(reservation & (_type == "Fee"))
+        .then(_ri_hours_bought_upfront())
     )
+
+
+def _ri_hours_bought_upfront() -> pl.Expr:
+    """The RI hours an upfront Fee row pays for: number of RIs × hours in the term (FOCUS: the quantity
+    "paid fully or partially upfront, that is eligible for consumption over the commitment discount's term").
+
+    * Number of RIs: reservation_number_of_reservations, else the Fee row's line_item_usage_amount (AWS
+      prices the upfront fee per RI: usage amount × upfront per RI = the fee).
+    * Term: the RI's lease, reservation_start_time → reservation_end_time (AWS writes the end as the last
+      second, e.g. 2018-04-24T00:34:01Z → 2019-04-24T00:34:00Z, so it is rounded to whole hours; an RI bought
+      on the Marketplace has a shorter lease than a standard term), else pricing_lease_contract_length ("1yr",
+      "3yr"; AWS terms are 365-day years, 8,760 hours).
+    * Null (a FOCUS gap the conformance check shows, never a guess) when the file has neither the count nor a
+      term, and for a Convertible RI exchange's true-up fee (a `reserved-instance-exchange` ARN), which
+      tops up RIs bought earlier rather than buying hours of its own.
+
+    The text columns are parsed on these Fee rows only (null elsewhere), the lease dates once per distinct
+    value."""
+    buys_hours = (_type == "Fee") & ~pl.col("reservation_reservation_a_r_n").str.contains(
+        ":reserved-instance-exchange/", literal=True
+    )
+
+    def on_fee(column: str) -> pl.Expr:
+        return pl.when(buys_hours).then(pl.col(column))
+
+    def timestamp(column: str) -> pl.Expr:  # per distinct value: to_utc_timestamp per row costs ~1 s per 2M rows
+        return parse_each_distinct(on_fee(column), to_utc_timestamp, TIMESTAMP)
+
+    lease = timestamp("reservation_end_time") - timestamp("reservation_start_time")
+    lease_seconds = lease.dt.total_seconds()
+    lease_hours = pl.when(lease_seconds > 0).then((lease_seconds + _SECONDS_PER_HOUR // 2) // _SECONDS_PER_HOUR)
+    contract_years = on_fee("pricing_lease_contract_length").str.extract(_LEASE_YEARS, 1).cast(pl.Int64, strict=False)
+    term_hours = pl.coalesce(lease_hours, contract_years * _HOURS_PER_YEAR)
+    count = pl.coalesce(to_money(on_fee("reservation_number_of_reservations")), on_fee("line_item_usage_amount"))
+    return pl.when((count > 0) & (term_hours > 0)).then(count * term_hours)
 
 
 def _commitment_unit() -> pl.Expr:

@@ -457,6 +457,133 @@ def test_line_item_types(tmp_path, line_item_type, term, arn, cost, expected):
     assert (row["BilledCost"], row["EffectiveCost"]) == (Decimal(cost), Decimal(effective))
 
 
+# --- An RI's upfront Fee row: the hours it pays for -----------------------------------------------------------
+# No public CUR sample has an RI purchase (the Workshop RIs were bought before its months; the koku and
+# focus_converters samples have no RIs), so the Fee rows are built here, in the shape AWS documents: one Fee
+# row per RI purchase, lineItem/UsageAmount = the number of RIs, the RI's lease on its reservation columns.
+
+RI_FEE_HEADER = [
+    "bill/PayerAccountId", "bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate", "lineItem/LineItemType",
+    "lineItem/UsageStartDate", "lineItem/UsageEndDate", "lineItem/ProductCode", "lineItem/UsageAmount",
+    "lineItem/CurrencyCode", "lineItem/UnblendedCost", "lineItem/LineItemDescription",
+    "reservation/ReservationARN", "reservation/NumberOfReservations", "reservation/StartTime",
+    "reservation/EndTime", "pricing/LeaseContractLength", "pricing/PurchaseOption",
+]  # fmt: skip
+
+
+def ri_fee_row(arn, count, amount, cost, start="", end="", lease="", kind="Fee", option="All Upfront"):
+    return [
+        "123456789012", "2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z", kind, "2024-05-02T10:00:00Z",
+        "2025-05-02T09:59:59Z", "AmazonEC2", amount, "USD", cost,
+        "Sign up charge for subscription: 1234567890, planId: 1234567", arn, count, start, end, lease, option,
+    ]  # fmt: skip
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    return path
+
+
+def test_ri_upfront_fee_quantity_by_hand(tmp_path):
+    """A 1-year All Upfront RI for 2 instances pays for 2 × 8,760 = 17,520 hours (FOCUS: One-Time purchase →
+    the quantity eligible over the term, in the RI's unit, Hours). AWS writes the lease end as its last
+    second (00:00:00 → 23:59:59 a year on), so the lease is rounded to whole hours."""
+    arn = "arn:aws:ec2:us-east-1:123456789012:reserved-instances/aaaaaaaa-0000-0000-0000-000000000001"
+    path = write_csv(
+        tmp_path / "ri_fee.csv",
+        RI_FEE_HEADER,
+        [ri_fee_row(arn, "2", "2", "1051.2", "2024-05-02T10:00:00.000Z", "2025-05-02T09:59:59.000Z", "1yr")],
+    )
+    focus = to_focus([path])
+    assert_conforms(focus)
+    (fee,) = focus.rows(named=True)
+    assert (fee["ChargeCategory"], fee["ChargeFrequency"], fee["ChargeClass"]) == ("Purchase", "One-Time", None)
+    assert (fee["CommitmentDiscountId"], fee["CommitmentDiscountType"]) == (arn, "Reserved Instance")
+    assert (fee["BilledCost"], fee["EffectiveCost"]) == (Decimal("1051.2"), 0)
+    assert (fee["CommitmentDiscountQuantity"], fee["CommitmentDiscountUnit"]) == (Decimal(2 * 8760), "Hours")
+    assert fee[REASON] is None
+
+
+@pytest.mark.parametrize(
+    ("count", "amount", "start", "end", "lease", "hours"),
+    [
+        # The lease (start → end) is the term: a Marketplace RI bought with 7 months (214 days) left.
+        ("1", "1", "2024-05-02T00:00:00Z", "2024-12-02T00:00:00Z", "1yr", 214 * 24),
+        # No start/end: the contract length, 365-day years (3yr = 26,280 hours).
+        ("3", "3", "", "", "3yr", 3 * 26_280),
+        # No count column value: the Fee row's usage amount is the number of RIs bought.
+        ("", "4", "2024-05-02T10:00:00Z", "2025-05-02T09:59:59Z", "", 4 * 8760),
+        # A lease start that is not a date: the contract length.
+        ("2", "2", "soon", "2025-05-02T09:59:59Z", "1yr", 2 * 8760),
+        # Neither a term nor a count: unknown, so null (a FOCUS gap the conformance check shows), not a guess.
+        ("2", "2", "", "", "", None),
+        ("", "", "2024-05-02T10:00:00Z", "2025-05-02T09:59:59Z", "1yr", None),
+    ],
+)
+def test_ri_upfront_fee_quantity_falls_back_column_by_column(tmp_path, count, amount, start, end, lease, hours):
+    arn = "arn:aws:ec2:eu-west-1:123456789012:reserved-instances/bbbbbbbb-0000-0000-0000-000000000002"
+    path = write_csv(tmp_path / "ri.csv", RI_FEE_HEADER, [ri_fee_row(arn, count, amount, "99", start, end, lease)])
+    (fee,) = to_focus([path]).rows(named=True)
+    assert fee[REASON] is None  # the term columns never quarantine a row
+    expected = None if hours is None else Decimal(hours)
+    assert fee["CommitmentDiscountQuantity"] == expected
+    assert fee["CommitmentDiscountUnit"] == (None if hours is None else "Hours")
+
+
+def test_ri_fee_rows_other_than_an_upfront_purchase(tmp_path):
+    """A refund of the purchase is a Correction (FOCUS: the quantity may be null); a Convertible RI exchange's
+    true-up fee buys no hours of its own; other rows ignore the term columns, even when they do not parse."""
+    arn = "arn:aws:ec2:us-east-1:123456789012:reserved-instances/cccccccc-0000-0000-0000-000000000003"
+    exchange = "arn:aws:ec2:us-east-1:123456789012:reserved-instance-exchange/riex-0123456789abcdef"
+    lease = ("2024-05-02T10:00:00Z", "2025-05-02T09:59:59Z", "1yr")
+    path = write_csv(
+        tmp_path / "others.csv",
+        RI_FEE_HEADER,
+        [
+            ri_fee_row(arn, "2", "2", "-1051.2", *lease, kind="Refund"),
+            ri_fee_row(exchange, "1", "1", "12.5", *lease),
+            ri_fee_row(arn, "two", "744", "22.32", "not a date", "never", "1yr", kind="RIFee"),
+        ],
+    )
+    refund, true_up, ri_fee = to_focus([path]).sort("x_SourceRowNumber").rows(named=True)
+    assert (refund["ChargeCategory"], refund["ChargeClass"]) == ("Purchase", "Correction")
+    assert refund["CommitmentDiscountQuantity"] is refund["CommitmentDiscountUnit"] is None
+    assert (true_up["ChargeFrequency"], true_up["CommitmentDiscountId"]) == ("One-Time", exchange)
+    assert true_up["CommitmentDiscountQuantity"] is true_up["CommitmentDiscountUnit"] is None
+    # The month's RIFee keeps its billing period's hours; its unparseable term columns are not read.
+    assert (ri_fee[REASON], ri_fee["ChargeFrequency"], ri_fee["CommitmentDiscountQuantity"]) == (
+        None,
+        "Recurring",
+        Decimal(744),
+    )
+
+
+def test_workshop_ri_leases_give_a_year_of_hours_per_ri(tmp_path):
+    """The Workshop's RIs were bought before its months, so it has no Fee rows: its RIFee rows, turned into
+    Fee rows, check the rule on AWS's own lease values (e.g. 2018-04-24T00:34:01.000Z → 2019-04-24T00:34:00.000Z,
+    one second short of 365 days) and counts (1 to 3 RIs): each is reservation_number_of_reservations × 8,760."""
+    table = pq.read_table(WORKSHOP["Dec"])
+    fees = table.filter(pa.compute.equal(table["line_item_line_item_type"], "RIFee"))
+    assert fees.num_rows == 9
+    index = fees.schema.get_field_index("line_item_line_item_type")
+    path = tmp_path / "workshop_fees.parquet"
+    pq.write_table(fees.set_column(index, fees.schema.field(index), pa.array(["Fee"] * 9)), path)
+    raw = fees.select(["reservation_number_of_reservations", "reservation_start_time", "reservation_end_time"])
+    counts = [int(n) for n in raw["reservation_number_of_reservations"].to_pylist()]
+    assert sorted(counts) == [1, 1, 1, 1, 1, 1, 2, 2, 3]
+    starts, ends = raw["reservation_start_time"].to_pylist(), raw["reservation_end_time"].to_pylist()
+    for start, end in zip(starts, ends, strict=True):
+        lease = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+        assert lease.days == 364 and lease.seconds == 24 * 3600 - 1  # AWS's "last second" end
+
+    focus = to_focus([path]).sort("x_SourceRowNumber")
+    assert focus.height == 9  # an upfront fee is not amortised per month: no Unused row of its own
+    assert focus["ChargeFrequency"].unique().to_list() == ["One-Time"]
+    assert focus["CommitmentDiscountQuantity"].to_list() == [Decimal(n * 8760) for n in counts]
+    assert focus["CommitmentDiscountUnit"].unique().to_list() == ["Hours"]
+
+
 # --- CUR 2.0 (no public sample exists: built here) ------------------------------------------------------------
 
 

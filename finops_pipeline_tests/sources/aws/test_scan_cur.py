@@ -52,10 +52,10 @@ def test_canonical_column_name(header, canonical):
 def test_workshop_parquet_reads_only_the_mapped_columns_lazily():
     cur = scan_cur([WORKSHOP["Oct"]])
     plan = cur.explain()
-    # 124 columns in the file; read: the 30 of CUR_COLUMNS it has and its 9 tag columns.
+    # 124 columns in the file; read: the 34 of CUR_COLUMNS it has and its 9 tag columns.
     present = [c for c in pl.read_parquet_schema(WORKSHOP["Oct"]) if c in CUR_COLUMNS]
-    assert len(present) == 30
-    assert re.search(r"PROJECT (\d+)/124 COLUMNS", plan).group(1) == "39"
+    assert len(present) == 34
+    assert re.search(r"PROJECT (\d+)/124 COLUMNS", plan).group(1) == "43"
     schema = cur.collect_schema()
     assert schema["line_item_unblended_cost"] == MONEY  # parquet double → Decimal(38, 10)
     assert schema["line_item_usage_start_date"] == TIMESTAMP  # naive parquet timestamp → UTC
@@ -118,6 +118,27 @@ def test_ri_unused_quantity_is_read_where_the_cur_has_it():
     read = scan_cur([legacy]).collect()["reservation_unused_quantity"]
     assert read.to_list() == [v if v.strip() else None for v in raw]  # text, parsed by the mapping
     assert scan_cur([TEST_CUR]).collect()["reservation_unused_quantity"].null_count() == 19  # no such column
+
+
+@pytest.mark.parametrize(
+    ("header", "canonical"),
+    [
+        ("reservation/NumberOfReservations", "reservation_number_of_reservations"),
+        ("reservation/StartTime", "reservation_start_time"),
+        ("reservation/EndTime", "reservation_end_time"),
+        ("pricing/LeaseContractLength", "pricing_lease_contract_length"),
+    ],
+)
+def test_ri_term_columns_are_read_as_text_where_the_cur_has_them(header, canonical):
+    """What an RI's upfront Fee row buys (count, lease): read as text, parsed by the mapping on Fee rows only."""
+    assert canonical_column_name(header) == canonical
+    assert CUR_COLUMNS[canonical].value == "text"
+    workshop = scan_cur([WORKSHOP["Oct"]]).collect()[canonical]
+    raw = pl.read_parquet(WORKSHOP["Oct"], columns=[canonical])[canonical]  # strings in this file, "" = none
+    assert workshop.to_list() == [v if v else None for v in raw.cast(pl.String)]
+    assert workshop.dtype == pl.String and workshop.null_count() < workshop.len()
+    # test_cur.csv has the count and the contract length columns (blank), not the lease start/end.
+    assert scan_cur([TEST_CUR]).collect()[canonical].null_count() == 19
 
 
 def test_gzip_zip_and_plain_csv_read_the_same(tmp_path):
