@@ -21,20 +21,25 @@ each file is recognised from its header:
   `*_usage_max` null (an hourly average is not a peak). `provider_id` = the report's `resource_id`,
   `x_SourceRowNumber` = the first hourly row of the pod-day.
 
-CSV files are read as text and every number and date is checked: a value that does not parse, or a missing
-required column, raises `SourceFileError` naming file, row and column. Parquet files are scanned lazily (typed
-by their writer; only their footer is read here).
+CSV files are read as text and converted in one pass that also checks every number and date: a value that is
+there but does not parse, or a missing required column, raises `SourceFileError` naming file, row and column
+(and the value). A CSV up to `EAGER_CSV_MAX_BYTES` is converted when scanned, so the error comes from
+`scan_opencost_csv`; a larger one streams and the error comes when the frame is collected or sunk. Values are
+not trimmed (no exporter pads them; trimming every value was a large part of the cost): a padded number is
+reported as not parsing, a number field of only spaces counts as blank, text keeps its spaces. Parquet files
+are scanned lazily (typed by their writer; only their footer is read here).
 """
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 
-from finops_pipeline.focus.parsing import to_money, to_utc_timestamp
-from finops_pipeline.focus.schema import TIMESTAMP
+from finops_pipeline.focus.parsing import parse_each_distinct, to_money, to_utc_timestamp
+from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
-from finops_pipeline.sources.files import leading_bytes, paths_and_names
+from finops_pipeline.sources.files import csv_frame, csv_source, leading_bytes, paths_and_names
 from finops_pipeline.sources.kubernetes.schema import (
     K8S_USAGE_SCHEMA,
     OPENCOST_COST_FIELDS,
@@ -159,6 +164,7 @@ def detect_layout(columns: Sequence[str]) -> str:
 
 def _scan_file(path: Path, name: str, *, cluster: str | None, source: str) -> pl.LazyFrame:
     magic = leading_bytes(path, name)
+    eager = False
     if magic == b"PAR1":
         frame = pl.scan_parquet(path, row_index_name=ROW, row_index_offset=1)
         try:
@@ -167,7 +173,7 @@ def _scan_file(path: Path, name: str, *, cluster: str | None, source: str) -> pl
             raise SourceFileError(name, f"not a readable parquet file: {error}") from error
         checked = False
     else:
-        frame, schema = _read_csv_text(path, name)
+        frame, schema, eager = _scan_csv_text(path, name)
         checked = True
     layout = detect_layout([c for c in schema if c != ROW])
     missing = [c for c in REQUIRED[layout] if c not in schema]
@@ -177,20 +183,29 @@ def _scan_file(path: Path, name: str, *, cluster: str | None, source: str) -> pl
         )
     if layout == KOKU_POD:
         typed = _koku_pod_rows(frame, schema, name, check=checked)
-        return _finish(typed, cluster=cluster, source=source, name=name)
-    typed = _allocation_rows(frame, schema, layout, name, check=checked)
-    return _finish(typed, cluster=cluster, source=source, name=name)
+    else:
+        typed = _allocation_rows(frame, schema, layout, name, check=checked)
+    finished = _finish(typed, cluster=cluster, source=source, name=name)
+    # A small CSV (already in memory) is converted now, so a bad value fails here, naming its first bad row.
+    return finished.collect(engine="in-memory").lazy() if eager else finished
 
 
-def _read_csv_text(path: Path, name: str) -> tuple[pl.LazyFrame, pl.Schema]:
-    """The whole CSV as text columns (numbers stay exact and unparsed values can be reported verbatim)."""
+def _scan_csv_text(path: Path, name: str) -> tuple[pl.LazyFrame, pl.Schema, bool]:
+    """The CSV as text columns (numbers stay exact and unparsed values can be reported verbatim) after a 1-based
+    row index, and whether it was read eagerly (up to `EAGER_CSV_MAX_BYTES`; larger files are scanned lazily)."""
     try:
-        frame = pl.read_csv(path, infer_schema=False, row_index_name=ROW, row_index_offset=1)
-    except (pl.exceptions.PolarsError, OSError) as error:
+        frame = csv_frame(csv_source(path), columns=None, row_index_name=ROW)
+        schema = frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError, EOFError) as error:
         raise SourceFileError(name, f"cannot read CSV: {error}") from error
-    frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
-    frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
-    return frame.lazy(), frame.schema
+    eager = isinstance(frame, pl.DataFrame)
+    if eager:
+        # One chunk: the in-memory engine then runs the check on whole columns (it calls it once per chunk,
+        # in parallel), so a bad value fails naming the first bad row of the file.
+        frame = frame.rechunk()
+    clean = {c: c.lstrip("\ufeff").strip() for c in schema}
+    lazy = frame.lazy().rename({c: new for c, new in clean.items() if new != c})
+    return lazy, pl.Schema({clean[c]: dtype for c, dtype in schema.items()}), eager
 
 
 def _allocation_rows(frame: pl.LazyFrame, schema: pl.Schema, layout: str, name: str, *, check: bool) -> pl.LazyFrame:
@@ -216,19 +231,19 @@ def _allocation_rows(frame: pl.LazyFrame, schema: pl.Schema, layout: str, name: 
         if found:
             parsed_from[column] = found
     if layout == CSV_EXPORT:
-        day = _timestamp("Date", schema)
+        exprs["window_start"] = _timestamp("Date", schema)
         parsed_from["window_start"] = "Date"
-        exprs["window_start"] = day
-        exprs["window_end"] = day.dt.offset_by("1d")
     exprs["labels"] = _labels(schema)
     exprs["namespace_labels"] = _spread_map(schema, _MAP_PREFIXES["namespace_labels"])
     exprs["annotations"] = _spread_map(schema, _MAP_PREFIXES["annotations"])
     services = _first_present(("properties.services", "services"), schema)
     exprs["services"] = _json_list(services, schema) if services else pl.lit("[]")
     exprs["pv_claims"] = pl.lit(None, pl.String)
-    typed = frame.select(pl.col(ROW), *(expr.alias(column) for column, expr in exprs.items()))
-    if check:
-        _raise_on_unparsed(frame, typed, parsed_from, name)
+    typed = _converted(frame, exprs, parsed_from, name, check=check)
+    if layout == CSV_EXPORT:
+        # The export's day is a UTC day (no DST): its end is 24 h later. Derived from the parsed column, so the
+        # date is parsed once.
+        typed = typed.with_columns((pl.col("window_start") + timedelta(days=1)).alias("window_end"))
     return typed.with_columns(
         pl.col("window_start").dt.date().alias("x_ChargeDay"),
         *_flags(),
@@ -247,18 +262,16 @@ def _koku_pod_rows(frame: pl.LazyFrame, schema: pl.Schema, name: str, *, check: 
     def text(column: str) -> pl.Expr:
         return _blank_to_null(pl.col(column).cast(pl.String)) if column in schema else pl.lit(None, pl.String)
 
-    typed = frame.select(
-        pl.col(ROW),
-        text("namespace").alias("namespace"),
-        text("pod").alias("pod"),
-        text("node").alias("node"),
-        text("resource_id").alias("provider_id"),
-        text("pod_labels").alias("pod_labels"),
-        *(_timestamp(source, schema).alias(column) for column, source in timestamps.items()),
-        *(_float(source, schema).alias(column) for column, source in quantities.items()),
-    )
-    if check:
-        _raise_on_unparsed(frame, typed, {**timestamps, **quantities}, name)
+    exprs = {
+        "namespace": text("namespace"),
+        "pod": text("pod"),
+        "node": text("node"),
+        "provider_id": text("resource_id"),
+        "pod_labels": text("pod_labels"),
+        **{column: _timestamp(source, schema) for column, source in timestamps.items()},
+        **{column: _float(source, schema) for column, source in quantities.items()},
+    }
+    typed = _converted(frame, exprs, {**timestamps, **quantities}, name, check=check)
     seconds = (pl.col("interval_end") - pl.col("interval_start")).dt.total_microseconds() / 1e6
     hourly = typed.with_columns(
         pl.col("interval_start").dt.date().alias("x_ChargeDay"),
@@ -280,11 +293,13 @@ def _koku_pod_rows(frame: pl.LazyFrame, schema: pl.Schema, name: str, *, check: 
         (pl.col("ram_allocated").sum() / 3600).alias("ram_byte_hours"),
     )
     window_start = pl.col("x_ChargeDay").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    # A pod's label text repeats on each of its days: converted once per distinct text (null → "{}").
+    labels = parse_each_distinct(pl.col("pod_labels"), _koku_labels, pl.String).fill_null(pl.lit("{}"))
     return (
         daily.with_columns(
             window_start.alias("window_start"),
             window_start.dt.offset_by("1d").alias("window_end"),
-            _koku_labels(pl.col("pod_labels")).alias("labels"),
+            labels.alias("labels"),
             pl.lit("{}").alias("namespace_labels"),
             pl.lit("{}").alias("annotations"),
             pl.lit("[]").alias("services"),
@@ -294,6 +309,78 @@ def _koku_pod_rows(frame: pl.LazyFrame, schema: pl.Schema, name: str, *, check: 
         .with_columns(_flags())
         .sort(ROW)
     )
+
+
+def _converted(
+    frame: pl.LazyFrame, exprs: dict[str, pl.Expr], parsed_from: dict[str, str], name: str, *, check: bool
+) -> pl.LazyFrame:
+    """`frame` → ROW and the `exprs` columns. With `check` (CSV text), the same pass fails on a value that is
+    there but whose column in `parsed_from` (output column → source column) came out null.
+
+    The check is a filter that keeps every row (so it runs whatever columns are selected later) and sees each
+    batch's source and converted columns: it compares their null counts (known without a pass over the rows)
+    and only looks at the rows of a batch where they differ. Streaming, it names the first bad row of the
+    first batch that fails, not necessarily the first of the file.
+    """
+    typed = [pl.col(ROW), *(expr.alias(column) for column, expr in exprs.items())]
+    if not check:
+        return frame.select(typed)
+    raw = {source: f"raw {source}" for source in dict.fromkeys(parsed_from.values())}
+    raw_of = {column: raw[source] for column, source in parsed_from.items()}  # output → its raw text column
+    checked = pl.struct(ROW, *raw.values(), *parsed_from).map_batches(
+        _FailOnUnparsed(name, raw_of, {alias: source for source, alias in raw.items()}),
+        return_dtype=pl.Boolean,
+        is_elementwise=True,
+    )
+    return (
+        frame.select(*typed, *(pl.col(source).alias(alias) for source, alias in raw.items()))
+        .filter(checked)
+        .drop(raw.values())
+    )
+
+
+class _FailOnUnparsed:
+    """The batch function of `_converted`'s check: all True, or a `SourceFileError` for the first row with a
+    value that is there, not blank (only spaces counts as blank, as an empty field does), and did not parse."""
+
+    def __init__(self, name: str, raw_of: dict[str, str], source_of: dict[str, str]) -> None:
+        self._name, self._raw_of, self._source_of = name, raw_of, source_of
+
+    def __call__(self, batch: pl.Series) -> pl.Series:
+        rows = batch.struct.unnest()
+        nulls = rows.null_count().row(0, named=True)
+        if any(nulls[column] != nulls[raw] for column, raw in self._raw_of.items()):
+            self._raise_first(rows)
+        return pl.repeat(True, batch.len(), dtype=pl.Boolean, eager=True).alias(batch.name)
+
+    def _raise_first(self, rows: pl.DataFrame) -> None:
+        # Per row, the first source column (in parsed_from order) whose value is there but came out null.
+        failing = pl.coalesce(
+            pl.when(pl.col(column).is_null() & (pl.col(raw).str.strip_chars().fill_null("") != "")).then(pl.lit(raw))
+            for column, raw in self._raw_of.items()
+        )
+        bad = rows.with_columns(failing.alias("raw column")).filter(pl.col("raw column").is_not_null())
+        if bad.height:
+            first = bad.row(0, named=True)
+            raw = first["raw column"]
+            raise _parse_error(self._name, int(first[ROW]), self._source_of[raw], first[raw])
+
+
+class _RecreatedError(SourceFileError):
+    """polars re-raises an exception from inside a plan as `type(error)(message + where in the plan)`, losing
+    its attributes: the subclass made for each error (`_parse_error`) carries file, row and column."""
+
+    where: tuple[str, int, str]
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)
+        self.file, self.row, self.column = self.where
+
+
+def _parse_error(name: str, row: int, column: str, value: object) -> SourceFileError:
+    message = str(SourceFileError(name, f"cannot parse {value!r}", row=row, column=column))
+    error_type = type("SourceFileError", (_RecreatedError,), {"where": (name, row, column)})
+    return error_type(message)
 
 
 def _finish(typed: pl.LazyFrame, *, cluster: str | None, source: str, name: str) -> pl.LazyFrame:
@@ -317,13 +404,16 @@ def _first_present(candidates: Sequence[str], schema: pl.Schema) -> str | None:
 
 
 def _blank_to_null(text: pl.Expr) -> pl.Expr:
-    return pl.when(text.str.strip_chars() != "").then(text)
+    # Not trimmed: no exporter pads values (checked on the OpenCost and Koku samples), and strip_chars on every
+    # text column cost as much as the rest of the text handling.
+    return pl.when(text != "").then(text)
 
 
 def _timestamp(column: str, schema: pl.Schema) -> pl.Expr:
     dtype = schema[column]
     if dtype == pl.String:
-        return to_utc_timestamp(pl.col(column))
+        # Days and hours repeat over thousands of rows: each distinct text is parsed once (nine formats tried).
+        return parse_each_distinct(pl.col(column), to_utc_timestamp, TIMESTAMP)
     if isinstance(dtype, pl.Datetime):
         expr = pl.col(column)
         utc = expr.dt.replace_time_zone("UTC") if dtype.time_zone is None else expr.dt.convert_time_zone("UTC")
@@ -333,37 +423,16 @@ def _timestamp(column: str, schema: pl.Schema) -> pl.Expr:
 
 def _float(column: str, schema: pl.Schema) -> pl.Expr:
     if schema[column] == pl.String:
-        return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+        # Cast as is (not trimmed): a padded number fails the check rather than cost a strip on every value.
+        return pl.col(column).cast(pl.Float64, strict=False)
     return pl.col(column).cast(pl.Float64)
 
 
 def _money(column: str, schema: pl.Schema) -> pl.Expr:
+    if schema[column] == pl.String:
+        return pl.col(column).cast(MONEY, strict=False)  # `to_money` without its trim, as for `_float`
     # Floats go through their shortest decimal text, so Decimal gets 0.1 and not 0.1000000000000000055….
     return to_money(pl.col(column).cast(pl.String))
-
-
-def _raise_on_unparsed(raw: pl.LazyFrame, typed: pl.LazyFrame, parsed_from: dict[str, str], name: str) -> None:
-    """A CSV value that is there (not blank) but did not parse: name the first such row and column.
-
-    `raw` and `typed` are the same rows in the same order (typed is a projection of raw); CSVs are in memory.
-    """
-    both = (
-        typed.select(ROW, *parsed_from)
-        .collect()
-        .hstack(raw.select(pl.col(source).alias(f"raw {column}") for column, source in parsed_from.items()).collect())
-    )
-    checks = [
-        pl.when(
-            pl.col(f"raw {column}").cast(pl.String).str.strip_chars().fill_null("") != "",
-            pl.col(column).is_null(),
-        ).then(pl.lit(source))
-        for column, source in parsed_from.items()
-    ]
-    bad = both.select(ROW, pl.concat_list(checks).list.drop_nulls().alias("bad")).filter(pl.col("bad").list.len() > 0)
-    if bad.height:
-        row, column = bad[ROW][0], bad["bad"][0][0]
-        value = raw.filter(pl.col(ROW) == row).select(column).collect()[column][0]
-        raise SourceFileError(name, f"cannot parse {value!r}", row=row, column=column)
 
 
 def _flags() -> list[pl.Expr]:
@@ -381,8 +450,8 @@ def _flags() -> list[pl.Expr]:
 def _labels(schema: pl.Schema) -> pl.Expr:
     """The CSV export's `Labels` JSON column when present, else one `Label_<key>` / `label.<key>` column per key."""
     if "Labels" in schema:
-        text = pl.col("Labels").cast(pl.String).str.strip_chars()
-        return pl.when(text.fill_null("") != "").then(text).otherwise(pl.lit("{}"))
+        text = pl.col("Labels").cast(pl.String)
+        return pl.when(text != "").then(text).otherwise(pl.lit("{}"))
     return _spread_map(schema, _MAP_PREFIXES["labels"])
 
 
@@ -394,11 +463,19 @@ def _spread_map(schema: pl.Schema, prefixes: Sequence[str]) -> pl.Expr:
                 keys.setdefault(column[len(prefix) :], column)
     if not keys:
         return pl.lit("{}")
-    pairs = pl.concat_list(
-        pl.struct(pl.lit(key, pl.String).alias("key"), _blank_to_null(pl.col(column).cast(pl.String)).alias("value"))
-        for key, column in sorted(keys.items())
-    )
-    return _json_object(pairs)
+    # A `"key":"value"` piece per column, in key order, blanks left out by concat_str: no list per row (building
+    # and sorting a list of pairs per row cost ~15 CPU-s per 1M rows with two label columns; this ~0.35).
+    pieces = []
+    for key, column in sorted(keys.items()):
+        value = pl.col(column).cast(pl.String)
+        key_json = pl.select(_json_string(pl.lit(key, pl.String))).item()
+        pieces.append(pl.when(value != "").then(pl.concat_str(pl.lit(key_json + ":"), _json_string(value))))
+    return pl.concat_str(pl.lit("{"), pl.concat_str(pieces, separator=",", ignore_nulls=True), pl.lit("}"))
+
+
+def _json_string(text: pl.Expr) -> pl.Expr:
+    """Text → a JSON string literal (quoted and escaped by polars' JSON encoder)."""
+    return pl.struct(text.alias("v")).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
 
 
 def _koku_labels(text: pl.Expr) -> pl.Expr:
@@ -432,5 +509,5 @@ def _json_list(column: str, schema: pl.Schema) -> pl.Expr:
     if isinstance(schema[column], pl.List):
         encoded = pl.struct(pl.col(column).alias("l")).struct.json_encode()
         return encoded.str.replace(r'^\{"l":', "").str.replace(r"\}$", "").str.replace("^null$", "[]")
-    text = pl.col(column).cast(pl.String).str.strip_chars()
-    return pl.when(text.fill_null("") != "").then(text).otherwise(pl.lit("[]"))
+    text = pl.col(column).cast(pl.String)
+    return pl.when(text != "").then(text).otherwise(pl.lit("[]"))

@@ -233,6 +233,60 @@ def test_bad_date_in_csv_export_names_row_and_column(tmp_path):
     assert (caught.value.row, caught.value.column) == (2, "Date")
 
 
+def write_rows(target: Path, rows: list[dict[str, str]]) -> Path:
+    with target.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
+def test_the_first_bad_row_of_the_file_is_named(tmp_path):
+    """polars reads even a small file in several chunks: the check still sees the file in order."""
+    rows = csv_rows(CSV_PLAIN) * 3000
+    for i in (2999, 1499, 299):
+        rows[i] = {**rows[i], "RAMCost": f"bad{i}"}
+    broken = write_rows(tmp_path / "export.csv", rows)
+    for _ in range(3):
+        with pytest.raises(SourceFileError) as caught:
+            scan_opencost_csv([broken])
+        assert (caught.value.row, caught.value.column) == (300, "RAMCost")
+        assert "'bad299'" in str(caught.value)
+
+
+def test_a_large_csv_streams_and_a_bad_value_fails_when_collected(tmp_path, monkeypatch):
+    """Above EAGER_CSV_MAX_BYTES the file is scanned lazily: the same rows, and the error (a SourceFileError
+    naming file, row and column) comes from the pass that converts the rows, whatever columns it selects."""
+    good = write_rows(tmp_path / "good.csv", csv_rows(CSV_LABELS) * 5)
+    eager = scan_opencost_csv([good], cluster="c").collect()
+    monkeypatch.setattr("finops_pipeline.sources.files.EAGER_CSV_MAX_BYTES", 0)
+    assert scan_opencost_csv([good], cluster="c").collect().equals(eager)
+
+    rows = csv_rows(CSV_LABELS) * 5
+    rows[3] = {**rows[3], "CPUCoreUsageAverage": "0,5"}
+    broken = write_rows(tmp_path / "broken.csv", rows)
+    lazy = scan_opencost_csv([broken], source_files=["s3://bucket/broken.csv"])  # nothing read yet
+    for collect in (lazy.collect, lazy.select("pod").collect, lambda: lazy.sink_parquet(tmp_path / "out.parquet")):
+        with pytest.raises(SourceFileError) as caught:
+            collect()
+        assert (caught.value.file, caught.value.row, caught.value.column) == (
+            "s3://bucket/broken.csv", 4, "CPUCoreUsageAverage",
+        )  # fmt: skip
+        assert "'0,5'" in str(caught.value)
+
+
+def test_numbers_are_not_trimmed_but_a_field_of_spaces_is_blank(tmp_path):
+    rows = csv_rows(CSV_PLAIN)
+    blank = write_rows(tmp_path / "blank.csv", [rows[0], {**rows[0], "GPUs": "  ", "Namespace": ""}])
+    frame = scan_opencost_csv([blank]).collect()
+    assert frame["gpu_count"].to_list() == [2.0, None]
+    assert frame["namespace"].to_list() == ["test-namespace", None]
+    padded = write_rows(tmp_path / "padded.csv", [rows[0], {**rows[0], "GPUs": " 2"}])
+    with pytest.raises(SourceFileError) as caught:
+        scan_opencost_csv([padded])
+    assert (caught.value.row, caught.value.column) == (2, "GPUs")
+
+
 def test_empty_and_unreadable_files(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
