@@ -532,7 +532,7 @@ def _arn(service: str, region: str, account: Account, suffix: str) -> str:
     return f"arn:aws:{service}:{region}:{account.account_id}:{suffix}"
 
 
-def zone(resource: Resource, k: int = 0) -> str:
+def availability_zone(resource: Resource, k: int = 0) -> str:
     """The availability zone the resource's k-th instance or volume runs and is billed in."""
     zones = REGIONS[resource.region].zones
     return zones[(k + int(stable_unit(resource.name) * len(zones))) % len(zones)]
@@ -563,7 +563,7 @@ def _ec2_lines(org: Organisation, resource: Resource, account: Account, day: _Da
                 ec2_meter(resource.size, resource.region),
                 account,
                 instance_id(resource, k),
-                zone(resource, k),
+                availability_zone(resource, k),
                 Decimal(hours),
                 resource.tags,
                 day,
@@ -572,7 +572,8 @@ def _ec2_lines(org: Organisation, resource: Resource, account: Account, day: _Da
         if resource.root_volume_gb:
             volume_tags = resource.tags if resource.tag_root_volume else _EMPTY
             amount = _gb_month(Decimal(resource.root_volume_gb), hours, day)
-            lines.append(_usage(meter, account, volume_id(resource, k), zone(resource, k), amount, volume_tags, day))
+            volume = volume_id(resource, k)
+            lines.append(_usage(meter, account, volume, availability_zone(resource, k), amount, volume_tags, day))
     return lines
 
 
@@ -587,7 +588,7 @@ def ec2_group_days(org: Organisation, resource: Resource, window: Window, seed: 
         current = _Day(day, index, 24, window, seed)
         hours = {x.resource_id: int(x.amount) for x in _ec2_lines(org, resource, account, current) if _is_box_usage(x)}
         instances = tuple(
-            InstanceDay(k, instance_id(resource, k), zone(resource, k), hours[instance_id(resource, k)])
+            InstanceDay(k, instance_id(resource, k), availability_zone(resource, k), hours[instance_id(resource, k)])
             for k in range(resource.max_count)
             if instance_id(resource, k) in hours
         )
@@ -605,7 +606,7 @@ def _ebs_lines(org: Organisation, resource: Resource, account: Account, day: _Da
             ebs_meter(resource.region),
             account,
             volume_id(resource),
-            zone(resource),
+            availability_zone(resource),
             amount,
             resource.tags,
             day,
@@ -620,12 +621,12 @@ def _rds_lines(org: Organisation, resource: Resource, account: Account, day: _Da
     instance, storage = rds_meters(resource.size, resource.region)
     arn = _arn("rds", resource.region, account, f"db:{resource.name}")
     return [
-        _usage(instance, account, arn, zone(resource), Decimal(alive), resource.tags, day),
+        _usage(instance, account, arn, availability_zone(resource), Decimal(alive), resource.tags, day),
         _usage(
             storage,
             account,
             arn,
-            zone(resource),
+            availability_zone(resource),
             _gb_month(Decimal(str(resource.stored_gb)), alive, day),
             resource.tags,
             day,
@@ -672,8 +673,8 @@ def _nat_lines(org: Organisation, resource: Resource, account: Account, day: _Da
     arn = _arn("ec2", resource.region, account, f"natgateway/nat-0{stable_hex(16, resource.name)}")
     gb = _per_day(resource.daily_gb * _demand(org, resource, day), day)
     return [
-        _usage(hours, account, arn, zone(resource), Decimal(alive), resource.tags, day),
-        _usage(data, account, arn, zone(resource), gb, resource.tags, day),
+        _usage(hours, account, arn, availability_zone(resource), Decimal(alive), resource.tags, day),
+        _usage(data, account, arn, availability_zone(resource), gb, resource.tags, day),
     ]
 
 

@@ -414,4 +414,4 @@ def _volume_provider_id(org: Organisation, workload: Workload) -> dict[str, str]
     if not workload.volume_resource:
         return {}
     resource = next(r for r in org.resources if r.name == workload.volume_resource)
-    return {"providerID": f"aws://{aws.zone(resource)}/{aws.volume_id(resource)}"}
+    return {"providerID": f"aws://{aws.availability_zone(resource)}/{aws.volume_id(resource)}"}
