@@ -1,7 +1,9 @@
 """Google Cloud billing export (as read by `scan_billing_export` / `read_billing_export`) → FOCUS 1.2 rows.
 
-Lazy and pure: one named polars expression per FOCUS column, one output row per export row plus the rows
-derived from it (below). The rules follow Google's own FOCUS view (reference §2.5) with its known bugs corrected:
+Pure, and lazy but for one narrow pass over the export for the commitment fee pools, made when the mapping
+is built (`billing_export_to_focus`); one named polars expression per FOCUS column, one output row per export
+row plus the rows derived from it (below). The rules follow Google's own FOCUS view (reference §2.5) with its
+known bugs corrected:
 
 * **Costs and credits: Σ BilledCost is the invoice.** Google invoices Σ `cost` + Σ `credits.amount` (credits
   are negative), so every credit is billed somewhere, exactly once, by its type:
@@ -225,14 +227,17 @@ def billing_export_to_focus(
     # Tags are computed once per distinct combination of the four label columns, which then are not needed.
     tagged = export.with_row_index(_ROW).with_columns(_tags_and_problem(schema).alias(_TAGS)).drop(_TAG_INPUTS)
     typed = _typed(tagged, pl.Schema({c: d for c, d in schema.items() if c not in _TAG_INPUTS}))
-    # Commitment fee shares need sums over whole pools: a side table by row index, from a second, narrow
-    # scan of only the rows that may be fees or covered usage (`_commitment_rows`), joined to the wide frame.
+    # Commitment fee shares need sums over whole pools: a side table by row index, from a narrow pass over
+    # only the rows that may be fees or covered usage (`_commitment_rows`), joined to the wide frame. It is
+    # collected here, before the wide plan runs: left lazy, it shares the export with the wide plan, and
+    # polars caches a shared subplan whole (7.4 GB at 10M rows instead of 0.7 GB).
+    shares = _commitment_shares(_commitment_rows(export, schema)).collect(engine="streaming")
     charges = (
         typed.with_columns(**_credit_columns())
         .with_columns(ChargeCategory=_charge_category(), **_service_and_region())
         .with_columns(**_commitment_columns())
         .pipe(_with_list_prices, list_prices)
-        .join(_commitment_shares(_commitment_rows(export, schema)), on=_ROW, how="left", maintain_order="left")
+        .join(shares.lazy(), on=_ROW, how="left", maintain_order="left")
     )
     columns = _focus_columns(source_name)
     rows = charges.select(
