@@ -399,9 +399,9 @@ def parse_records(column: str, kind: Kind, dtype: pl.DataType) -> pl.Expr:
     return pl.col(column).cast(RECORD_DTYPES[kind])
 
 
-def invoice_month_start(column: str = "invoice.month") -> pl.Expr:
+def invoice_month_start(column: str | pl.Expr = "invoice.month") -> pl.Expr:
     """`invoice.month` (YYYYMM) → the first day of that month as a naive datetime; null when not YYYYMM."""
-    month = pl.col(column).cast(pl.String).str.strip_chars()
+    month = (pl.col(column) if isinstance(column, str) else column).cast(pl.String).str.strip_chars()
     valid = month.str.contains(r"^\d{4}(?:0[1-9]|1[0-2])$")
     return pl.when(valid).then(pl.concat_str(month, pl.lit("01"))).str.strptime(pl.Datetime("us"), "%Y%m%d")
 

@@ -183,6 +183,7 @@ _PART = "__committed_part"
 _CREDITS_UNUSABLE = "__credits_unusable"
 _TAGS = "__tags"  # struct: the row's FOCUS Tags and what in its label columns did not parse
 _PROBLEMS = "__parse_problems"
+_PERIOD = "__billing_period"  # struct _BILLING_PERIOD of invoice.month
 _ROW = "__row"
 
 _CREDIT_FIELDS = ("name", "amount", "full_name", "id", "type")  # RECORD_FIELDS[Kind.CREDITS], in order
@@ -310,18 +311,38 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     problems = [_unparsed(c, pl.col(_parsed(c)), parsers[c][1]) for c in text_columns]
     if "credits" in parsers:
         problems.append(pl.col(_parsed("credits")).struct.field("problem"))
-    if "invoice.month" in schema:
-        month = pl.col("invoice.month")
+    if "invoice.month" in schema:  # one or two months per file: their periods are worked out once each
+        parsed = parsed.with_columns(
+            parse_each_distinct(pl.col("invoice.month"), _billing_period, _BILLING_PERIOD).alias(_PERIOD)
+        )
         problems.append(
-            pl.when(month.is_null())
+            pl.when(pl.col("invoice.month").is_null())
             .then(pl.lit("invoice.month: missing"))
-            .when(invoice_month_start().is_null())
-            .then(pl.format("invoice.month: '{}' is not a YYYYMM month", month))
+            .otherwise(pl.col(_PERIOD).struct.field("problem"))
         )
     return (
         parsed.with_columns(_join_reasons(problems).alias(_PROBLEMS))
         .with_columns(pl.col(_parsed(c)).alias(c) for c in parsers)
         .drop(_parsed(c) for c in parsers)
+    )
+
+
+_BILLING_PERIOD = pl.Struct({"start": TIMESTAMP, "end": TIMESTAMP, "first_day": pl.Date, "problem": pl.String})
+
+
+def _billing_period(month: pl.Expr) -> pl.Expr:
+    """`invoice.month` (YYYYMM) → its billing period: a month in America/Los_Angeles, as UTC instants (end
+    exclusive), its first day (where a row without a usage date lands), and a problem when it is no month."""
+    start = invoice_month_start(month)
+    return pl.struct(
+        start.dt.replace_time_zone(BILLING_TIME_ZONE).dt.convert_time_zone("UTC").cast(TIMESTAMP).alias("start"),
+        start.dt.offset_by("1mo")
+        .dt.replace_time_zone(BILLING_TIME_ZONE)
+        .dt.convert_time_zone("UTC")
+        .cast(TIMESTAMP)
+        .alias("end"),
+        start.dt.date().alias("first_day"),
+        pl.when(start.is_null()).then(pl.format("invoice.month: '{}' is not a YYYYMM month", month)).alias("problem"),
     )
 
 
@@ -615,8 +636,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     spend_based = commitment("type") == "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
     # Netted credits are part of the row's bill; a pure credit row bills all of its credits.
     billed = pl.when(is_credit).then(_cost + pl.col(_CREDIT_SUM)).otherwise(_cost + pl.col(_NETTED_SUM).fill_null(0))
-    period_start = invoice_month_start().dt.replace_time_zone(BILLING_TIME_ZONE)
-    period_end = invoice_month_start().dt.offset_by("1mo").dt.replace_time_zone(BILLING_TIME_ZONE)
+    period = pl.col(_PERIOD).struct.field
     usage_start = pl.col("usage_start_time")
     consumed = pl.when(is_usage).then(pl.col("usage.amount"))
     list_unit_price = _list_unit_price()
@@ -628,8 +648,8 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "BillingAccountName": pl.lit(None),  # not in the export
         "BillingAccountType": pl.when(pl.col("billing_account_id").is_not_null()).then(pl.lit("Billing Account")),
         "BillingCurrency": pl.col("currency"),
-        "BillingPeriodEnd": period_end.dt.convert_time_zone("UTC").cast(TIMESTAMP),
-        "BillingPeriodStart": period_start.dt.convert_time_zone("UTC").cast(TIMESTAMP),
+        "BillingPeriodEnd": period("end"),
+        "BillingPeriodStart": period("start"),
         "CapacityReservationId": pl.lit(None),
         "CapacityReservationStatus": pl.lit(None),
         "ChargeCategory": _category,
@@ -730,7 +750,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "x_IngestedAt": pl.lit(None),
         "x_RunId": pl.lit(None),
         # The day partition; a row whose usage start does not parse still lands in its billing period.
-        "x_ChargeDay": pl.coalesce(usage_start.dt.date(), invoice_month_start().dt.date()),
+        "x_ChargeDay": pl.coalesce(usage_start.dt.date(), period("first_day")),
     }
 
 
