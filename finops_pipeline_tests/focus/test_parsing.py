@@ -3,7 +3,8 @@ from decimal import Decimal
 
 import polars as pl
 
-from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import blank_to_null, parse_each_distinct_together, to_money, to_utc_timestamp
+from finops_pipeline.focus.schema import TIMESTAMP
 
 
 def test_every_date_layout_seen_in_real_exports_parses_to_utc():
@@ -28,3 +29,33 @@ def test_money_parses_exactly_and_blanks_become_null():
     assert money == [Decimal("0.0004583333"), Decimal("0.000001"), Decimal("-12.5"), None, None]
     blanks = pl.DataFrame({"c": ["", " NULL ", "x", None]}).select(blank_to_null(pl.col("c")))["c"].to_list()
     assert blanks == [None, None, "x", None]
+
+
+def test_distinct_parsers_together_give_each_parser_its_own_column_across_streaming_batches():
+    """Three parsers in one batch function, over 30,000 rows streamed in 1,000-row batches: each field is its
+    parser's value of its own column, the cache of each column learning new values batch by batch."""
+    rows = 30_000
+    frame = pl.LazyFrame(
+        {
+            "day": [f"2026-11-{1 + i % 30:02d}" for i in range(rows)],
+            "unit": [None if i % 7 == 0 else ["1 Hour", "10 GB", "100 Hours"][i // 10_000] for i in range(rows)],
+            "n": [str(i % 13) for i in range(rows)],
+        }
+    )
+    together = parse_each_distinct_together(
+        {
+            "day": (pl.col("day"), to_utc_timestamp, TIMESTAMP),
+            "block": (pl.col("unit"), lambda t: t.str.extract(r"^(\d+)", 1).cast(pl.Int64), pl.Int64),
+            "n": (pl.col("n"), lambda t: t.cast(pl.Int64) * 2, pl.Int64),
+        }
+    )
+    with pl.Config(streaming_chunk_size=1_000):
+        got = frame.select(together.alias("parts")).unnest("parts").collect(engine="streaming")
+    expected = frame.select(
+        day=to_utc_timestamp(pl.col("day")).cast(TIMESTAMP),
+        block=pl.col("unit").str.extract(r"^(\d+)", 1).cast(pl.Int64),
+        n=pl.col("n").cast(pl.Int64) * 2,
+    ).collect()
+    assert got.equals(expected)
+    # Every 7th row has no unit; the rest: 10,000 rows each of "1 Hour", "10 GB", "100 Hours" less their 7th rows.
+    assert dict(got["block"].value_counts().rows()) == {1: 8571, 10: 8571, 100: 8572, None: 4286}

@@ -57,7 +57,14 @@ from dataclasses import dataclass
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, lookup, parse_each_distinct, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import (
+    blank_to_null,
+    lookup,
+    parse_each_distinct,
+    parse_each_distinct_together,
+    to_money,
+    to_utc_timestamp,
+)
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, QUANTITY, TIMESTAMP
 from finops_pipeline.sources.azure.cost_export import (
     AGREEMENT,
@@ -134,6 +141,7 @@ def cost_export_to_focus(
         with_all_columns(export)
         .select(*(blank_to_null(pl.col(c)).alias(c) for c in (*_TEXT, *_NUMBERS, *_DATES)), SOURCE_FILE, SOURCE_ROW)
         .with_columns(**_row_values(), **_distinct_parts(tables))
+        .unnest(_DISTINCT)
         .with_columns(**_distinct_values(tables))
         .with_columns(**_dependent_values(), **_service_values())
         .select(_finalise(_focus_columns(source_name)))
@@ -194,6 +202,7 @@ _LAST = "\x01"  # stands for a resource id's last segment in `_id_parts`
 _SERVICE_PARTS = pl.Struct(
     {"resource_type": pl.String, "name": pl.String, "category": pl.String, "subcategory": pl.String}
 )
+_DISTINCT = "__distinct_parts"  # the struct of `_distinct_parts`, unnested
 _TAGS_PARTS = pl.Struct({"tags": pl.String, "problem": pl.String})
 _INFO_PARTS = pl.Struct({"details": pl.String, "ratio": MONEY})
 # The service key joins ConsumedService, ResourceType and the ARM type from the resource id in one text:
@@ -277,28 +286,31 @@ def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
     resource_type, resource_name = pl.col("ResourceType"), pl.col("ResourceName")
     # The resource id is parsed only where the export lacks the resource type or name it gives.
     id_needed = resource_type.is_null() | resource_name.is_null()
-    return {
-        "__date_parts": parse_each_distinct(pl.col("Date"), _date_parts, _DATE_PARTS),
-        "__period_start_parts": parse_each_distinct(
-            pl.col("BillingPeriodStartDate"), _period_start_parts, _PERIOD_START_PARTS
-        ),
+    distinct = {
+        "__date_parts": (pl.col("Date"), _date_parts, _DATE_PARTS),
+        "__period_start_parts": (pl.col("BillingPeriodStartDate"), _period_start_parts, _PERIOD_START_PARTS),
         # Azure's end dates are inclusive: FOCUS ends are the next day, exclusive.
-        "__period_end_parsed": parse_each_distinct(
-            pl.col("BillingPeriodEndDate"), lambda text: to_utc_timestamp(text).dt.offset_by("1d"), TIMESTAMP
+        "__period_end_parsed": (
+            pl.col("BillingPeriodEndDate"),
+            lambda text: to_utc_timestamp(text).dt.offset_by("1d"),
+            TIMESTAMP,
         ),
-        "__unit_parts": parse_each_distinct(pl.col("UnitOfMeasure"), lambda t: _unit_parts(t, tables), _UNIT_PARTS),
-        "__region_parts": parse_each_distinct(
-            pl.col("ResourceLocation"), lambda t: _region_parts(t, tables), _REGION_PARTS
-        ),
+        "__unit_parts": (pl.col("UnitOfMeasure"), lambda t: _unit_parts(t, tables), _UNIT_PARTS),
+        "__region_parts": (pl.col("ResourceLocation"), lambda t: _region_parts(t, tables), _REGION_PARTS),
         # Resource ids are as many as resources, too many to remember each: parsed once per distinct id
         # without its last segment (the scope: a resource group's resources of one type share it), which
         # is then put back (`_distinct_values`).
-        "__id_parts": parse_each_distinct(
-            pl.when(id_needed).then(pl.col("ResourceId").str.replace(r"[^/]*$", "")), _id_parts, _ID_PARTS
+        "__id_parts": (
+            pl.when(id_needed).then(pl.col("ResourceId").str.replace(r"[^/]*$", "")),
+            _id_parts,
+            _ID_PARTS,
         ),
+        "__tags_parts": (pl.col("Tags"), _tags_parts, _TAGS_PARTS),
+        "__info_parts": (pl.col("AdditionalInfo"), _info_parts, _INFO_PARTS),
+    }
+    return {
+        _DISTINCT: parse_each_distinct_together(distinct),  # unnested into the names above
         "__id_last": pl.col("ResourceId").str.extract(r"[^/]*$", 0),
-        "__tags_parts": parse_each_distinct(pl.col("Tags"), _tags_parts, _TAGS_PARTS),
-        "__info_parts": parse_each_distinct(pl.col("AdditionalInfo"), _info_parts, _INFO_PARTS),
     }
 
 
