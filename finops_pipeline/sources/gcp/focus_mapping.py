@@ -79,7 +79,13 @@ the same amount `billing_export_source_totals` counts for it.
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, lookup, parse_each_distinct
+from finops_pipeline.focus.parsing import (
+    blank_to_null,
+    lookup,
+    parse_each_distinct,
+    parse_each_distinct_together,
+    to_utc_timestamp,
+)
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
 from finops_pipeline.sources.gcp.export import (
     EXPORT_COLUMNS,
@@ -183,6 +189,7 @@ _PART = "__committed_part"
 _CREDITS_UNUSABLE = "__credits_unusable"
 _TAGS = "__tags"  # struct: the row's FOCUS Tags and what in its label columns did not parse
 _PROBLEMS = "__parse_problems"
+_DISTINCT = "__parsed_once_per_distinct_value"  # struct, see `_typed`
 _PERIOD = "__billing_period"  # struct _BILLING_PERIOD of invoice.month
 _ROW = "__row"
 
@@ -294,27 +301,37 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
 
     `export` may hold only some of the EXPORT_COLUMNS (`_narrow_typed`): only those are parsed and checked."""
     parsers = {}
+    # Text columns whose values repeat (dates, credits, the invoice month) are parsed once per distinct value,
+    # all in one batch function (`parse_each_distinct_together`): one struct column, `_DISTINCT`.
+    distinct = {}
     for column, kind in EXPORT_COLUMNS.items():
-        if column not in schema:  # a narrow projection (`_narrow_typed`)
+        if column not in schema:  # a narrow projection (`_commitment_rows`)
             continue
+        is_text = schema[column] == pl.String
         if kind is Kind.NUMBER:
             parsers[column] = (parse_number(column, schema[column]), "a number")
+        elif kind is Kind.TIMESTAMP and is_text:  # as parse_timestamp parses text
+            distinct[column] = (pl.col(column), to_utc_timestamp, TIMESTAMP)
+            parsers[column] = (pl.col(_DISTINCT).struct.field(column), "a date")
         elif kind is Kind.TIMESTAMP:
             parsers[column] = (parse_timestamp(column, schema[column]), "a date")
-        elif kind in RECORD_DTYPES:
-            parsers[column] = (parse_records(column, kind, schema[column]), "a list of records")
-    if "credits" in parsers:  # everything the mapping needs of the credits, once per distinct cell
-        parsers["credits"] = (_credit_values(schema["credits"]), None)
-    text_columns = [c for c in parsers if schema[c] == pl.String and c != "credits"]
+        elif kind is Kind.CREDITS and is_text:  # everything the mapping needs of the credits: `_CREDIT_VALUES`
+            distinct[column] = (pl.col(column), _credit_values_of_text, _CREDIT_VALUES)
+            parsers[column] = (pl.col(_DISTINCT).struct.field(column), None)
+        elif kind is Kind.CREDITS:
+            parsers[column] = (_credits_summary(parse_records(column, kind, schema[column]), None), None)
+    if "invoice.month" in schema:  # one or two months per file: their periods are worked out once each
+        distinct[_PERIOD] = (pl.col("invoice.month"), _billing_period, _BILLING_PERIOD)
+    if distinct:
+        export = export.with_columns(parse_each_distinct_together(distinct).alias(_DISTINCT))
+    text_columns = [c for c, (_, what) in parsers.items() if schema[c] == pl.String and what is not None]
     parsed = export.with_columns(parser.alias(_parsed(c)) for c, (parser, _) in parsers.items())
 
     problems = [_unparsed(c, pl.col(_parsed(c)), parsers[c][1]) for c in text_columns]
     if "credits" in parsers:
         problems.append(pl.col(_parsed("credits")).struct.field("problem"))
-    if "invoice.month" in schema:  # one or two months per file: their periods are worked out once each
-        parsed = parsed.with_columns(
-            parse_each_distinct(pl.col("invoice.month"), _billing_period, _BILLING_PERIOD).alias(_PERIOD)
-        )
+    if "invoice.month" in schema:
+        parsed = parsed.with_columns(pl.col(_DISTINCT).struct.field(_PERIOD).alias(_PERIOD))
         problems.append(
             pl.when(pl.col("invoice.month").is_null())
             .then(pl.lit("invoice.month: missing"))
@@ -323,7 +340,7 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     return (
         parsed.with_columns(_join_reasons(problems).alias(_PROBLEMS))
         .with_columns(pl.col(_parsed(c)).alias(c) for c in parsers)
-        .drop(_parsed(c) for c in parsers)
+        .drop(*(_parsed(c) for c in parsers), *([_DISTINCT] if distinct else []))
     )
 
 
@@ -410,17 +427,10 @@ _CREDIT_VALUES = pl.Struct(
 )
 
 
-def _credit_values(dtype: pl.DataType) -> pl.Expr:
-    """`credits` → struct `_CREDIT_VALUES`. Text cells (a CSV export) are parsed and summed once per distinct
-    cell: rows without credits all share "[]", and a resource's rows often repeat theirs."""
-    if dtype == pl.String:
-        fields = RECORD_FIELDS[Kind.CREDITS]
-        return parse_each_distinct(
-            pl.col("credits"),
-            lambda text: _credits_summary(parse_record_list(text, fields), text),
-            _CREDIT_VALUES,
-        )
-    return _credits_summary(parse_records("credits", Kind.CREDITS, dtype), None)
+def _credit_values_of_text(text: pl.Expr) -> pl.Expr:
+    """`credits` as text (a CSV export) → struct `_CREDIT_VALUES`; computed once per distinct cell (`_typed`):
+    rows without credits all share "[]", and a resource's rows often repeat theirs."""
+    return _credits_summary(parse_record_list(text, RECORD_FIELDS[Kind.CREDITS]), text)
 
 
 def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
