@@ -403,3 +403,47 @@ def test_dates_parsed_once_per_distinct_value_match_the_row_by_row_parser():
     with pl.Config(streaming_chunk_size=500):
         parsed = frame.select(parse_each_distinct(pl.col("t"), to_utc_timestamp, TIMESTAMP)).collect(engine="streaming")
     assert parsed.equals(expected)
+
+
+def test_null_texts_are_the_placeholders_blank_to_null_nulls():
+    """The mapping's one-conditional blank test (`_blank_to_null`) uses its own copy of the placeholder list."""
+    from finops_pipeline.focus.parsing import blank_to_null
+    from finops_pipeline.sources.focus_export.mapping import NULL_TEXTS
+
+    candidates = pl.Series([*NULL_TEXTS, "Null", "NONE", "none", "n/a", "NA", "NaN", "-", "0", "x"])  # trimmed
+    nulled = pl.select(blank_to_null(pl.lit(candidates))).to_series().is_null()
+    assert set(candidates.filter(nulled)) == set(NULL_TEXTS)
+
+
+def test_shortcuts_for_clean_values_give_what_full_cleaning_gives(tmp_path):
+    """Values already clean skip work (enumerations spelled as FOCUS spells them, money the cast reads as it
+    is, a ContractedCost that was exported); the others, in any batch, are still cleaned in full."""
+    header = ["BilledCost", "BillingPeriodStart", "ChargePeriodStart", "ChargeCategory", "ResourceId",
+              "ContractedCost", "ContractedUnitPrice", "PricingQuantity"]  # fmt: skip
+    clean = ["1.5", "2025-05-01", "2025-05-02", "Usage", "r-1", "2", "3", "4"]
+    dirty = [
+        # BilledCost, ChargeCategory, ResourceId, ContractedCost → expected values
+        (" 2.5 ", "usage", " r-2 ", "", Decimal("2.5"), "Usage", " r-2 ", Decimal(12)),
+        ("\u00a01e2\t", " Credit ", "\u3000", "NULL", Decimal(100), "Credit", None, Decimal(12)),
+        ("abc", "NULL", " N/A ", "1", None, None, None, Decimal(1)),
+        ("", " null ", "Null", "", None, None, "Null", Decimal(12)),
+        ("NULL", "usage_based", "None", "", None, "usage_based", None, Decimal(12)),
+    ]
+    rows, expected = [], []
+    for i in range(3_000):  # dirty rows only in some of the 100-row batches
+        if i % 700 < len(dirty):
+            cost, category, resource, contracted, *want = dirty[i % 700]
+            rows.append([cost, clean[1], clean[2], category, resource, contracted, "3", "4"])
+            expected.append(tuple(want))
+        else:
+            rows.append(clean)
+            expected.append((Decimal("1.5"), "Usage", "r-1", Decimal(2)))
+    path = tmp_path / "mixed.csv"
+    pl.DataFrame(rows, schema=header, orient="row").write_csv(path)
+    focus = focus_export_to_focus(scan_focus_export([path]), source_name="test")
+    with pl.Config(streaming_chunk_size=100):
+        out = focus.collect(engine="streaming")
+    assert out.equals(focus.collect(engine="in-memory"))
+    columns = ["BilledCost", "ChargeCategory", "ResourceId", "ContractedCost"]
+    assert list(out.select(columns).iter_rows()) == expected
+    assert out.filter(pl.col(REASON).is_not_null())[REASON].unique().to_list() == ["BilledCost: 'abc' is not a number"]
