@@ -33,15 +33,33 @@ def to_utc_timestamp(expr: pl.Expr) -> pl.Expr:
     return pl.when(parsed.dt.year() >= 1900).then(parsed)
 
 
+# What exports write for a missing value (once trimmed); `blank_to_null` makes them null.
+NULL_TEXTS = ("", "NULL", "null", "None", "N/A")
+
+
 def to_money(expr: pl.Expr) -> pl.Expr:
-    """Text or number → Decimal(38, 10); plain and E-notation accepted, anything else → null."""
-    return expr.cast(pl.String).str.strip_chars().cast(MONEY, strict=False)
+    """Text or number → Decimal(38, 10); plain and E-notation accepted, surrounding whitespace ignored,
+    anything else → null.
+
+    Cast as it is first; only the values that fail are trimmed and cast again. Trimming builds a new string
+    per value, and in most streaming batches no value fails, so the retry is one all-null column."""
+    text = expr.cast(pl.String)
+    plain = text.cast(MONEY, strict=False)
+    return pl.coalesce(plain, pl.when(plain.is_null()).then(text).str.strip_chars().cast(MONEY, strict=False))
 
 
 def blank_to_null(expr: pl.Expr) -> pl.Expr:
     """Exports write missing values as "", "NULL" or whitespace; FOCUS wants real nulls."""
     text = expr.cast(pl.String).str.strip_chars()
-    return pl.when(~text.is_in(["", "NULL", "null", "None", "N/A"])).then(text)  # keeps the column's name
+    return pl.when(~text.is_in(NULL_TEXTS)).then(text)  # keeps the column's name
+
+
+def unparsed_text(parsed: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """`text` (trimmed) where it is not blank (`blank_to_null`) and yet `parsed` is null; null elsewhere.
+
+    For naming the values that did not parse. Only those rows are trimmed: exact placeholders are set aside
+    first, so in most streaming batches nothing is left and the trim runs on one all-null column."""
+    return blank_to_null(pl.when(parsed.is_null() & ~text.is_in(NULL_TEXTS)).then(text))
 
 
 Parser = Callable[[pl.Expr], pl.Expr]  # text expression → parsed expression
@@ -125,3 +143,18 @@ def lookup(expr: pl.Expr, mapping: dict[str, str], default: str | pl.Expr | None
     index = expr.cast(pl.Enum(keys), strict=False).to_physical().fill_null(len(keys))
     found = pl.lit(values).gather(index)
     return found if default is None else found.fill_null(default)
+
+
+def gather_by_key(key: pl.Expr, table: pl.DataFrame, on: str) -> list[pl.Expr]:
+    """The other columns of `table` (a small in-memory table, unique on integer column `on`) for each row's
+    `key`: null where the key is not in it. A left join by binary search: it streams, keeps the row order and
+    does not move the frame's other columns (a streaming left join of a wide frame on a small table costs
+    several times more)."""
+    values = [c for c in table.columns if c != on]
+    if table.is_empty():
+        return [pl.lit(None, dtype=table.schema[c]).alias(c) for c in values]
+    table = table.sort(on)
+    keys = table.get_column(on)
+    position = pl.lit(keys).search_sorted(key).clip(0, keys.len() - 1)
+    found = pl.lit(keys).gather(position) == key
+    return [pl.when(found).then(pl.lit(table.get_column(c)).gather(position)).alias(c) for c in values]

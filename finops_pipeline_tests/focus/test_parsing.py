@@ -3,8 +3,15 @@ from decimal import Decimal
 
 import polars as pl
 
-from finops_pipeline.focus.parsing import blank_to_null, parse_each_distinct_together, to_money, to_utc_timestamp
-from finops_pipeline.focus.schema import TIMESTAMP
+from finops_pipeline.focus.parsing import (
+    blank_to_null,
+    gather_by_key,
+    parse_each_distinct_together,
+    to_money,
+    to_utc_timestamp,
+    unparsed_text,
+)
+from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 
 
 def test_every_date_layout_seen_in_real_exports_parses_to_utc():
@@ -24,9 +31,10 @@ def test_every_date_layout_seen_in_real_exports_parses_to_utc():
 
 
 def test_money_parses_exactly_and_blanks_become_null():
-    text = ["0.0004583333333333333333", "1e-6", "-12.5", "12,50", None]
+    text = ["0.0004583333333333333333", "1e-6", "-12.5", "12,50", None, " 3.25\t", "  ", "NULL"]
     money = pl.DataFrame({"c": text}).select(to_money(pl.col("c")))["c"].to_list()
-    assert money == [Decimal("0.0004583333"), Decimal("0.000001"), Decimal("-12.5"), None, None]
+    expected = [Decimal("0.0004583333"), Decimal("0.000001"), Decimal("-12.5"), None, None, Decimal("3.25")]
+    assert money == [*expected, None, None]
     blanks = pl.DataFrame({"c": ["", " NULL ", "x", None]}).select(blank_to_null(pl.col("c")))["c"].to_list()
     assert blanks == [None, None, "x", None]
 
@@ -59,3 +67,30 @@ def test_distinct_parsers_together_give_each_parser_its_own_column_across_stream
     assert got.equals(expected)
     # Every 7th row has no unit; the rest: 10,000 rows each of "1 Hour", "10 GB", "100 Hours" less their 7th rows.
     assert dict(got["block"].value_counts().rows()) == {1: 8571, 10: 8571, 100: 8572, None: 4286}
+
+
+def test_unparsed_text_names_only_non_blank_values_that_did_not_parse():
+    """Blank and placeholder texts are not failures (padded ones included); a failed value is shown trimmed."""
+    text = ["1.5", " 2 ", "abc", " x y ", "", "  ", " NULL ", "N/A", None]
+    frame = pl.DataFrame({"t": text}).with_columns(parsed=to_money(pl.col("t")))
+    failed = frame.select(unparsed_text(pl.col("parsed"), pl.col("t")))["t"].to_list()
+    assert failed == [None, None, "abc", "x y", None, None, None, None, None]
+
+
+def test_gather_by_key_is_a_left_join_on_a_small_table_across_streaming_batches():
+    """Row keys 0..9,999 streamed in 700-row batches against a table of 4 keys (unsorted, one beyond the frame,
+    one 0): the values land on exactly those rows, null elsewhere, and an empty table gives typed nulls."""
+    table = pl.DataFrame(
+        {"row": [9_999, 0, 4_321, 20_000], "share": ["1.25", "2", "-0.5", "9"], "tag": ["a", "b", None, "d"]},
+        schema_overrides={"row": pl.UInt32},
+    ).with_columns(pl.col("share").cast(MONEY))
+    frame = pl.LazyFrame({"row": pl.arange(0, 10_000, eager=True, dtype=pl.UInt32)})
+    with pl.Config(streaming_chunk_size=700):
+        got = frame.with_columns(gather_by_key(pl.col("row"), table, on="row")).collect(engine="streaming")
+    hits = got.filter(pl.col("share").is_not_null() | pl.col("tag").is_not_null())
+    assert hits.rows() == [(0, Decimal("2"), "b"), (4_321, Decimal("-0.5"), None), (9_999, Decimal("1.25"), "a")]
+    assert got["row"].to_list() == list(range(10_000))  # order kept
+    assert got.schema["share"] == MONEY
+    empty = frame.with_columns(gather_by_key(pl.col("row"), table.clear(), on="row")).collect()
+    assert empty.schema == pl.Schema({"row": pl.UInt32, "share": MONEY, "tag": pl.String})
+    assert empty["share"].null_count() == empty["tag"].null_count() == 10_000

@@ -152,16 +152,7 @@ def cost_export_to_focus(
 
 
 def _row_values() -> dict[str, pl.Expr]:
-    charge_type = pl.col("ChargeType").str.to_lowercase()
     values = {f"__{c}": to_money(pl.col(c)) for c in _NUMBERS}
-    values["__charge_type"] = charge_type
-    # "SavingsPlan", "Savings Plan" and "savingsplan" all mean the same pricing model.
-    values["__pricing_model"] = pl.col("PricingModel").str.replace_all(r"\s+", "").str.to_lowercase()
-    values["ChargeCategory"] = (
-        pl.when(charge_type.is_null())
-        .then(pl.lit("Usage"))
-        .otherwise(lookup(charge_type, CHARGE_TYPES, default=pl.lit("Adjustment")))
-    )
     values["__number_problems"] = _problems(
         [(c, to_money(pl.col(c)), "a number") for c in _NUMBERS], missing=["CostInBillingCurrency"]
     )
@@ -306,6 +297,13 @@ def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
             _ID_PARTS,
         ),
         "__tags_parts": (pl.col("Tags"), _tags_parts, _TAGS_PARTS),
+        "__charge_type": (pl.col("ChargeType"), lambda text: text.str.to_lowercase(), pl.String),
+        # "SavingsPlan", "Savings Plan" and "savingsplan" all mean the same pricing model.
+        "__pricing_model": (
+            pl.col("PricingModel"),
+            lambda text: text.str.replace_all(r"\s+", "").str.to_lowercase(),
+            pl.String,
+        ),
         "__info_parts": (pl.col("AdditionalInfo"), _info_parts, _INFO_PARTS),
     }
     return {
@@ -318,6 +316,9 @@ def _distinct_values(tables: _LookupTables) -> dict[str, pl.Expr]:
     date, period_start = pl.col("__date_parts").struct, pl.col("__period_start_parts").struct
     unit, region, ids = pl.col("__unit_parts").struct, pl.col("__region_parts").struct, pl.col("__id_parts").struct
     tags, info = pl.col("__tags_parts").struct, pl.col("__info_parts").struct
+    charge_category = (
+        pl.when(_ct.is_null()).then(pl.lit("Usage")).otherwise(lookup(_ct, CHARGE_TYPES, default=pl.lit("Adjustment")))
+    )
     # Exports without a billing period (legacy pay-as-you-go, the Query API): the calendar month.
     start = pl.coalesce(period_start.field("start"), date.field("month_start"))
     # The ARM type and name of scope + last segment (see `_id_parts`).
@@ -336,6 +337,7 @@ def _distinct_values(tables: _LookupTables) -> dict[str, pl.Expr]:
         separator=_SEPARATOR,
     )
     return {
+        "ChargeCategory": charge_category,
         "__charge_start": date.field("start"),
         "__charge_end": date.field("end"),  # daily rows: [Date, Date + 1 day)
         "__period_start": start,

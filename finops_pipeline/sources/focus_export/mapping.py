@@ -34,7 +34,13 @@ from typing import Literal
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import lookup, parse_each_distinct_together, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import (
+    NULL_TEXTS,
+    lookup,
+    parse_each_distinct_together,
+    to_money,
+    to_utc_timestamp,
+)
 from finops_pipeline.focus.schema import FOCUS_COLUMNS, FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP, FocusColumn
 from finops_pipeline.sources.focus_export.columns import (
     SOURCE_FILE,
@@ -52,10 +58,6 @@ _SUBCATEGORY = "__charge_subcategory"
 _PARSED = "__parsed_"
 _RESPELLED = "__respelled_"
 _DISTINCT = "__distinct"
-
-# What `finops_pipeline.focus.parsing.blank_to_null` takes for null (once trimmed); `_blank_to_null` tests
-# the same texts (kept equal by a test).
-NULL_TEXTS = ("", "NULL", "null", "None", "N/A")
 
 # Values of enumerated columns older versions (or careless writers) spell differently, by spelling key.
 _LEGACY_VALUES = {"PricingCategory": {"ondemand": "Standard", "commitmentbased": "Committed"}}

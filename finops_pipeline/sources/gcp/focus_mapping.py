@@ -80,11 +80,13 @@ import polars as pl
 
 from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
+    Parser,
     blank_to_null,
+    gather_by_key,
     lookup,
-    parse_each_distinct,
     parse_each_distinct_together,
     to_utc_timestamp,
+    unparsed_text,
 )
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
 from finops_pipeline.sources.gcp.export import (
@@ -192,6 +194,9 @@ _PROBLEMS = "__parse_problems"
 _DISTINCT = "__parsed_once_per_distinct_value"  # struct, see `_typed`
 _PERIOD = "__billing_period"  # struct _BILLING_PERIOD of invoice.month
 _ROW = "__row"
+_SKU = "__sku_traits"  # struct _SKU_TRAITS of sku.description
+_COST_TYPE = "__cost_type"  # cost_type, normalised
+_UNIT = "__pricing_unit"  # usage.pricing_unit, normalised
 
 _CREDIT_FIELDS = ("name", "amount", "full_name", "id", "type")  # RECORD_FIELDS[Kind.CREDITS], in order
 # Columns that describe a price, a quantity or a commitment: null on a derived Credit row.
@@ -232,9 +237,7 @@ def billing_export_to_focus(
     currency or USD (converted with the row's `currency_conversion_rate`, Google's rate from USD).
     """
     schema = export.collect_schema()
-    # Tags are computed once per distinct combination of the four label columns, which then are not needed.
-    tagged = export.with_row_index(_ROW).with_columns(_tags_and_problem(schema).alias(_TAGS)).drop(_TAG_INPUTS)
-    typed = _typed(tagged, pl.Schema({c: d for c, d in schema.items() if c not in _TAG_INPUTS}))
+    typed = _typed(export.with_row_index(_ROW), schema)
     # Commitment fee shares need sums over whole pools: a side table by row index, from a narrow pass over
     # only the rows that may be fees or covered usage (`_commitment_rows`), joined to the wide frame. It is
     # collected here, before the wide plan runs: left lazy, it shares the export with the wide plan, and
@@ -245,7 +248,7 @@ def billing_export_to_focus(
         .with_columns(ChargeCategory=_charge_category(), **_service_and_region())
         .with_columns(**_commitment_columns())
         .pipe(_with_list_prices, list_prices)
-        .join(shares.lazy(), on=_ROW, how="left", maintain_order="left")
+        .with_columns(gather_by_key(pl.col(_ROW), shares, on=_ROW))
     )
     columns = _focus_columns(source_name)
     rows = charges.select(
@@ -322,6 +325,14 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
             parsers[column] = (_credits_summary(parse_records(column, kind, schema[column]), None), None)
     if "invoice.month" in schema:  # one or two months per file: their periods are worked out once each
         distinct[_PERIOD] = (pl.col("invoice.month"), _billing_period, _BILLING_PERIOD)
+    # Low-cardinality texts the rules test with regexes or normalise: once per distinct value as well.
+    derived = {_SKU: ("sku.description", _sku_traits, _SKU_TRAITS), _COST_TYPE: ("cost_type", _normalised, pl.String)}
+    derived[_UNIT] = ("usage.pricing_unit", _normalised, pl.String)
+    derived = {name: entry for name, entry in derived.items() if entry[0] in schema}
+    distinct.update({name: (pl.col(column), parse, dtype) for name, (column, parse, dtype) in derived.items()})
+    tagged = all(c in schema for c in _TAG_INPUTS)
+    if tagged:  # once per distinct combination of the four label columns, which then are not needed
+        distinct[_TAGS] = _tags_parser(schema)
     if distinct:
         export = export.with_columns(parse_each_distinct_together(distinct).alias(_DISTINCT))
     text_columns = [c for c, (_, what) in parsers.items() if schema[c] == pl.String and what is not None]
@@ -337,11 +348,31 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
             .then(pl.lit("invoice.month: missing"))
             .otherwise(pl.col(_PERIOD).struct.field("problem"))
         )
+    parsed = parsed.with_columns(pl.col(_DISTINCT).struct.field(name).alias(name) for name in derived)
+    if tagged:
+        parsed = parsed.with_columns(pl.col(_DISTINCT).struct.field(_TAGS).alias(_TAGS)).drop(_TAG_INPUTS)
     return (
         parsed.with_columns(_join_reasons(problems).alias(_PROBLEMS))
         .with_columns(pl.col(_parsed(c)).alias(c) for c in parsers)
         .drop(*(_parsed(c) for c in parsers), *([_DISTINCT] if distinct else []))
     )
+
+
+_SKU_TRAITS = pl.Struct({"commitment_fee": pl.Boolean, "gpu": pl.Boolean, "spot": pl.Boolean})
+
+
+def _sku_traits(description: pl.Expr) -> pl.Expr:
+    """What the rules read off `sku.description`: a commitment's fee SKU, a GPU, spot (preemptible) capacity."""
+    return pl.struct(
+        description.str.contains(COMMITMENT_FEE_SKU).alias("commitment_fee"),
+        description.str.contains(r"(?i)\bgpu\b").alias("gpu"),
+        description.str.contains(r"(?i)\b(?:spot|preemptible)\b").alias("spot"),
+    )
+
+
+def _normalised(text: pl.Expr) -> pl.Expr:
+    """Trimmed and lower-cased, as `cost_type` and pricing units are compared."""
+    return text.str.strip_chars().str.to_lowercase()
 
 
 _BILLING_PERIOD = pl.Struct({"start": TIMESTAMP, "end": TIMESTAMP, "first_day": pl.Date, "problem": pl.String})
@@ -394,11 +425,9 @@ def _parsed(column: str) -> str:
 
 def _unparsed(column: str, parsed: pl.Expr, what: str, text: pl.Expr | None = None) -> pl.Expr:
     """`<column>: '<text>' is not <what>` where non-blank text (the column's, unless given) did not parse."""
-    text = pl.col(column) if text is None else text
-    shown = pl.when(text.str.len_chars() > 200).then(text.str.slice(0, 200) + "…").otherwise(text)
-    return pl.when(parsed.is_null() & blank_to_null(text).is_not_null()).then(
-        pl.format(f"{column}: '{{}}' is not {what}", shown)
-    )
+    failed = unparsed_text(parsed, pl.col(column) if text is None else text)
+    shown = pl.when(failed.str.len_chars() > 200).then(failed.str.slice(0, 200) + "…").otherwise(failed)
+    return pl.format(f"{column}: '{{}}' is not {what}", shown)
 
 
 def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
@@ -482,7 +511,7 @@ def _credit_columns() -> dict[str, pl.Expr]:
 
 
 def _charge_category() -> pl.Expr:
-    cost_type = pl.col("cost_type").str.strip_chars().str.to_lowercase()
+    cost_type = pl.col(_COST_TYPE)
     # A row that carries only credits (no cost, no usage) is an after-the-fact reduction: FOCUS's Credit.
     usage = pl.col("usage.amount").fill_null(0)
     pure_credit = (_cost == 0) & (pl.col(_CREDIT_SUM).fill_null(0) != 0) & (usage == 0) & (cost_type != "tax")
@@ -490,7 +519,7 @@ def _charge_category() -> pl.Expr:
     fee = (
         (cost_type == "regular")
         & pl.col("subscription.instance_id").is_not_null()
-        & pl.col("sku.description").str.contains(COMMITMENT_FEE_SKU).fill_null(False)
+        & pl.col(_SKU).struct.field("commitment_fee").fill_null(False)
         & pl.col(_COMMITMENT).is_null()
         & _cost.is_not_null()
     )
@@ -512,8 +541,7 @@ def _commitment_columns() -> dict[str, pl.Expr]:
     discount = pl.col("credits").struct.field("commitment_discount")
     pricing = pl.col("usage.amount_in_pricing_units")
     covered_share = pl.min_horizontal(pricing, pricing * discount / _cost)
-    unit = pl.col("usage.pricing_unit").str.strip_chars().str.to_lowercase()
-    gpu = pl.when(pl.col("sku.description").str.contains(r"(?i)\bgpu\b")).then(pl.lit(" (gpu)")).otherwise(pl.lit(""))
+    gpu = pl.when(pl.col(_SKU).struct.field("gpu")).then(pl.lit(" (gpu)")).otherwise(pl.lit(""))
     return {
         _FEE: fee,
         _COMMITMENT_ID: pl.when(fee)
@@ -524,7 +552,7 @@ def _commitment_columns() -> dict[str, pl.Expr]:
         _COVERED: pl.when(covered & (commitment("type") == RESOURCE_COMMITMENT)).then(
             pl.when(_cost != 0).then(covered_share).otherwise(pricing)
         ),
-        _POOL: pl.concat_str(unit, gpu),
+        _POOL: pl.when(fee | covered).then(pl.concat_str(pl.col(_UNIT), gpu)),
     }
 
 
@@ -559,7 +587,7 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     plan is materialised), and joining the pools to the wide frame took two more joins of it.
     """
     charges = (
-        typed.select(_ROW, *_COMMITMENT_INPUTS)
+        typed.select(_ROW, *_COMMITMENT_INPUTS, _SKU, _COST_TYPE, _UNIT)
         .with_columns(**_credit_columns())
         .with_columns(ChargeCategory=_charge_category())
         .with_columns(**_commitment_columns())
@@ -630,6 +658,7 @@ def _list_price_table(list_prices: pl.DataFrame | None) -> pl.LazyFrame:
                 for c, alias in optional.items()
             ],
         )
+        .with_columns(_normalised(pl.col(_LIST_UNIT)))  # compared with the row's normalised `_UNIT`
         .unique("sku.id", keep="first", maintain_order=True)
     )
 
@@ -723,7 +752,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         .then(pl.lit("Committed"))
         .when(is_purchase)
         .then(pl.lit("Standard"))
-        .when(is_usage & pl.col("sku.description").str.contains(r"(?i)\b(?:spot|preemptible)\b"))
+        .when(is_usage & pl.col(_SKU).struct.field("spot"))
         .then(pl.lit("Dynamic"))
         .when(is_usage)
         .then(pl.lit("Standard")),
@@ -816,7 +845,7 @@ def _committed_part(columns: dict[str, pl.Expr]) -> pl.Expr:
         & (pl.col(_COVERED) < pricing)
     ).fill_null(False)
     fraction = discount / pl.when(_cost > 0).then(_cost)  # (Decimal division by 0 raises, even when unused)
-    spot = pl.col("sku.description").str.contains(r"(?i)\b(?:spot|preemptible)\b").fill_null(False)
+    spot = pl.col(_SKU).struct.field("spot").fill_null(False)
     return pl.when(partly).then(
         pl.struct(
             pl.lit(0, MONEY).alias("BilledCost"),
@@ -882,11 +911,7 @@ def _resource_type(global_name: pl.Expr) -> pl.Expr:
 
 def _list_unit_price() -> pl.Expr:
     """The catalog price in the billing currency, when its unit is the row's pricing unit."""
-    same_unit = (
-        pl.col(_LIST_UNIT).is_null()
-        | pl.col("usage.pricing_unit").is_null()
-        | (pl.col(_LIST_UNIT).str.to_lowercase() == pl.col("usage.pricing_unit").str.to_lowercase())
-    )
+    same_unit = pl.col(_LIST_UNIT).is_null() | pl.col(_UNIT).is_null() | (pl.col(_LIST_UNIT) == pl.col(_UNIT))
     currency = pl.col(_LIST_CURRENCY)
     in_billing_currency = (
         pl.when(currency.is_null() | (currency == pl.col("currency")))
@@ -922,14 +947,15 @@ def _row_problems() -> pl.Expr:
 _TAGS_DTYPE = pl.Struct({"Tags": pl.String, "problem": pl.String})
 
 
-def _tags_and_problem(schema: pl.Schema) -> pl.Expr:
-    """Struct {Tags, problem} of each row's four label columns (`_TAG_INPUTS`), as text or as lists.
+def _tags_parser(schema: pl.Schema) -> tuple[pl.Expr, Parser, pl.DataType]:
+    """(key, parser, dtype) for `parse_each_distinct_together`: struct {Tags, problem} of each row's four
+    label columns (`_TAG_INPUTS`), as text or as lists.
 
-    Rows of one resource repeat the same labels, so the work is done once per distinct combination
-    (`parse_each_distinct`), keyed by the four cells encoded as one JSON object: exact for any content."""
+    Rows of one resource repeat the same labels, so the work is done once per distinct combination, keyed by
+    the four cells encoded as one JSON object: exact for any content."""
     cells = pl.Struct({column: schema[column] for column in _TAG_INPUTS})
     key = pl.struct(_TAG_INPUTS).struct.json_encode()
-    return parse_each_distinct(key, lambda text: _tags_of(text.str.json_decode(cells), cells), _TAGS_DTYPE)
+    return key, lambda text: _tags_of(text.str.json_decode(cells), cells), _TAGS_DTYPE
 
 
 def _tags_of(cells: pl.Expr, dtype: pl.Struct) -> pl.Expr:

@@ -406,9 +406,9 @@ def test_dates_parsed_once_per_distinct_value_match_the_row_by_row_parser():
 
 
 def test_null_texts_are_the_placeholders_blank_to_null_nulls():
-    """The mapping's one-conditional blank test (`_blank_to_null`) uses its own copy of the placeholder list."""
-    from finops_pipeline.focus.parsing import blank_to_null
-    from finops_pipeline.sources.focus_export.mapping import NULL_TEXTS
+    """NULL_TEXTS, which the mapping's one-conditional blank test (`_blank_to_null`) uses, is exactly what
+    `blank_to_null` nulls once trimmed."""
+    from finops_pipeline.focus.parsing import NULL_TEXTS, blank_to_null
 
     candidates = pl.Series([*NULL_TEXTS, "Null", "NONE", "none", "n/a", "NA", "NaN", "-", "0", "x"])  # trimmed
     nulled = pl.select(blank_to_null(pl.lit(candidates))).to_series().is_null()
