@@ -41,11 +41,13 @@ def to_money(expr: pl.Expr) -> pl.Expr:
     """Text or number → Decimal(38, 10); plain and E-notation accepted, surrounding whitespace ignored,
     anything else → null.
 
-    Cast as it is first; only the values that fail are trimmed and cast again. Trimming builds a new string
-    per value, and in most streaming batches no value fails, so the retry is one all-null column."""
+    Cast as it is first (the decimal cast takes no whitespace, so what it reads had none to trim); only the
+    values that fail, exact placeholders ("NULL") set aside, are trimmed and cast again. Trimming builds a new
+    string per value, and in most streaming batches no value is left, so the retry is one all-null column."""
     text = expr.cast(pl.String)
     plain = text.cast(MONEY, strict=False)
-    return pl.coalesce(plain, pl.when(plain.is_null()).then(text).str.strip_chars().cast(MONEY, strict=False))
+    unread = pl.when(plain.is_null() & ~text.is_in(NULL_TEXTS)).then(text)
+    return pl.coalesce(plain, unread.str.strip_chars().cast(MONEY, strict=False))
 
 
 def blank_to_null(expr: pl.Expr) -> pl.Expr:

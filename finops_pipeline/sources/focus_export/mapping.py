@@ -154,22 +154,16 @@ def _with_parsed_headers(
 
     Text dates and enumerations have few distinct values: they are parsed once per distinct value, all in
     one Python call per streaming batch (`parse_each_distinct_together`: one call each cost more than the
-    parsing). Text money is `to_money` (trim, then cast), but trimming every value costs more than the cast,
-    and a value the cast reads as it is has nothing to trim (the cast accepts no whitespace at all): so the
-    first pass only casts, and the second trims and casts again just the values the first could not read.
+    parsing). Text money is `to_money`, which trims only the values a plain cast cannot read.
     """
     first, distinct, second = [], {}, []
     for column in columns:
         for header in described.sources.get(column.name, ()):
             dtype, raw = schema[header], pl.col(header)
-            parsed, name = pl.col(_PARSED + header), _PARSED + header
+            name = _PARSED + header
             if dtype == pl.Null:
                 continue
-            if column.dtype == MONEY and dtype == pl.String:
-                first.append(raw.cast(MONEY, strict=False).alias(name))
-                unread = pl.when(parsed.is_null() & ~_is_null_text(raw)).then(raw)
-                second.append(pl.coalesce(parsed, to_money(unread)).alias(name))
-            elif column.dtype == MONEY:
+            if column.dtype == MONEY:
                 first.append((raw.cast(MONEY, strict=False) if dtype.is_numeric() else to_money(raw)).alias(name))
             elif column.dtype == TIMESTAMP and isinstance(dtype, pl.Datetime | pl.Date):
                 first.append(_typed_date(raw, dtype).alias(name))

@@ -324,7 +324,7 @@ def exact_decimal(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     (0.1 → "0.1" → 0.1, not 0.1000000000000000055…), text is parsed (null when not a number), integers and
     decimals are cast."""
     if dtype.is_float() or dtype == pl.String:
-        return expr.cast(pl.String).str.strip_chars().cast(MONEY, strict=False)
+        return to_money(expr)
     if dtype == pl.Null:
         return pl.lit(None, dtype=MONEY)
     return expr.cast(MONEY, strict=False)

@@ -325,11 +325,8 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
             parsers[column] = (_credits_summary(parse_records(column, kind, schema[column]), None), None)
     if "invoice.month" in schema:  # one or two months per file: their periods are worked out once each
         distinct[_PERIOD] = (pl.col("invoice.month"), _billing_period, _BILLING_PERIOD)
-    # Low-cardinality texts the rules test with regexes or normalise: once per distinct value as well.
-    derived = {_SKU: ("sku.description", _sku_traits, _SKU_TRAITS), _COST_TYPE: ("cost_type", _normalised, pl.String)}
-    derived[_UNIT] = ("usage.pricing_unit", _normalised, pl.String)
-    derived = {name: entry for name, entry in derived.items() if entry[0] in schema}
-    distinct.update({name: (pl.col(column), parse, dtype) for name, (column, parse, dtype) in derived.items()})
+    derived = [name for name, (column, _, _) in _DERIVED.items() if column in schema]
+    distinct.update({name: (pl.col(_DERIVED[name][0]), *_DERIVED[name][1:]) for name in derived})
     tagged = all(c in schema for c in _TAG_INPUTS)
     if tagged:  # once per distinct combination of the four label columns, which then are not needed
         distinct[_TAGS] = _tags_parser(schema)
@@ -374,6 +371,14 @@ def _normalised(text: pl.Expr) -> pl.Expr:
     """Trimmed and lower-cased, as `cost_type` and pricing units are compared."""
     return text.str.strip_chars().str.to_lowercase()
 
+
+# Low-cardinality texts the rules test with regexes or normalise, worked out once per distinct value in
+# `_typed`: name → (export column, parser, dtype).
+_DERIVED = {
+    _SKU: ("sku.description", _sku_traits, _SKU_TRAITS),
+    _COST_TYPE: ("cost_type", _normalised, pl.String),
+    _UNIT: ("usage.pricing_unit", _normalised, pl.String),
+}
 
 _BILLING_PERIOD = pl.Struct({"start": TIMESTAMP, "end": TIMESTAMP, "first_day": pl.Date, "problem": pl.String})
 
@@ -552,7 +557,7 @@ def _commitment_columns() -> dict[str, pl.Expr]:
         _COVERED: pl.when(covered & (commitment("type") == RESOURCE_COMMITMENT)).then(
             pl.when(_cost != 0).then(covered_share).otherwise(pricing)
         ),
-        _POOL: pl.when(fee | covered).then(pl.concat_str(pl.col(_UNIT), gpu)),
+        _POOL: pl.concat_str(pl.col(_UNIT), gpu),
     }
 
 
