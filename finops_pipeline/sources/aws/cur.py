@@ -85,6 +85,11 @@ CUR_COLUMNS: dict[str, Kind] = {
     # sample with the two unused-fee columns above has it too; where it is missing it is null, and so is
     # the quantity of the RI's Unused row (not derivable row by row: it is reserved minus used hours).
     "reservation_unused_quantity": Kind.NUMBER,
+    # Size flexibility: a regional RI covers any size of its instance family, counted in normalised units
+    # (hours × this factor: nano 0.25 … large 4 … xlarge 8), so the hours of a t2.large it covers and the
+    # hours of the t2.nano it is are not the same unit. On EC2 and RDS rows (DiscountedUsage, RIFee, Fee);
+    # null elsewhere and where a file lacks it, and the RI's quantities stay in hours.
+    "line_item_normalization_factor": Kind.NUMBER,
     # What an RI's upfront Fee row buys (FOCUS: the hours its one-time payment makes eligible over the term):
     # how many RIs, and their lease (start/end, else the contract length "1yr"/"3yr"). Kept as text here and
     # parsed by the mapping on those Fee rows only: no other row needs them, so a value there that does not

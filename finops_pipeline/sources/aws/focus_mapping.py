@@ -139,6 +139,8 @@ STREAMING_CHUNK_ROWS = 20_000
 _PARSE_PROBLEMS = "__parse_problems"
 _UNUSED = "__unused_commitment"
 _UNUSED_HOURS = "__unused_reservation_hours"
+_UNUSED_RI_QUANTITY = "__unused_reservation_quantity"  # the unused hours in the RI's unit (`_in_ri_units`)
+_RI_UNIT = "__reservation_unit"
 _UNUSED_ROW = "__is_unused_row"
 _ZERO = pl.lit(0).cast(MONEY)
 _SECONDS_PER_HOUR = 3600
@@ -167,6 +169,8 @@ def cur_to_focus(cur: pl.LazyFrame, *, source_name: str) -> pl.LazyFrame:
         _row_problems(columns["EffectiveCost"]).alias(REASON),
         _unused_commitment().alias(_UNUSED),
         pl.when(_type == "RIFee").then(pl.col("reservation_unused_quantity")).alias(_UNUSED_HOURS),
+        pl.when(_type == "RIFee").then(_in_ri_units(pl.col("reservation_unused_quantity"))).alias(_UNUSED_RI_QUANTITY),
+        pl.when(_type == "RIFee").then(_commitment_unit()).alias(_RI_UNIT),
     )
     # An Unused row is its fee row with a few FOCUS columns replaced: fee rows with an unused amount are
     # emitted twice (explode) and the copy overridden. One pass over the input: a union of the rows with a
@@ -396,12 +400,12 @@ def _commitment_quantity(effective_cost: pl.Expr) -> pl.Expr:
 
     Savings plans are spend-based (the commitment is an amount of money per hour): what a covered usage row
     draws from it is its amortised EffectiveCost (0 on a negation row), what a fee row buys is its cost.
-    Reserved instances are usage-based, in hours: a DiscountedUsage row draws its usage hours, an RIFee row
-    (Recurring) buys the RI hours of its billing period (line_item_usage_amount), and the upfront Fee row
-    (One-Time) the RI hours of the whole term (`_ri_hours_bought_upfront`; for a Partial Upfront RI both rows
-    carry hours, as FOCUS defines each). A refund of a purchase is a Correction and keeps null, as FOCUS
-    allows. Unused rows are handled by `_unused_row_overrides`: a savings plan's unused amount, an RI's
-    unused hours."""
+    Reserved instances are usage-based, in hours (`_in_ri_units`: normalised hours where the CUR gives a
+    normalisation factor): a DiscountedUsage row draws its usage hours, an RIFee row (Recurring) buys the RI
+    hours of its billing period (line_item_usage_amount), and the upfront Fee row (One-Time) the RI hours of
+    the whole term (`_ri_hours_bought_upfront`; for a Partial Upfront RI both rows carry hours, as FOCUS
+    defines each). A refund of a purchase is a Correction and keeps null, as FOCUS allows. Unused rows are
+    handled by `_unused_row_overrides`: a savings plan's unused amount, an RI's unused hours."""
     savings_plan = pl.col("savings_plan_savings_plan_a_r_n").is_not_null()
     reservation = pl.col("reservation_reservation_a_r_n").is_not_null()
     return (
@@ -410,10 +414,29 @@ def _commitment_quantity(effective_cost: pl.Expr) -> pl.Expr:
         .when(savings_plan & (pl.col("ChargeCategory") == "Purchase"))
         .then(pl.col("BilledCost"))
         .when(reservation & _type.is_in(("DiscountedUsage", "RIFee")))
-        .then(pl.col("line_item_usage_amount"))
+        .then(_in_ri_units(pl.col("line_item_usage_amount")))
         .when(reservation & (_type == "Fee"))
-        .then(_ri_hours_bought_upfront())
+        .then(_in_ri_units(_ri_hours_bought_upfront()))
     )
+
+
+def _ri_normalisation_factor() -> pl.Expr:
+    factor = pl.col("line_item_normalization_factor")
+    return pl.when(factor > 0).then(factor)
+
+
+def _in_ri_units(hours: pl.Expr) -> pl.Expr:
+    """RI hours in the unit its commitment is counted in, "Normalized Hours" (hours × the row's normalisation
+    factor) where the row has a factor, else "Hours" (`_commitment_unit`).
+
+    A size-flexible RI covers any size of its family: in the Workshop CUR a t2.nano RI (factor 0.25) covers
+    0.125 hours of a t2.large (factor 4), i.e. 0.5 normalised hours, and its RIFee buys 1,488 t2.nano hours
+    = 372 normalised hours. Only in normalised units do covered + unused quantities add up to what was
+    bought (AWS's own reservation_total_reserved_normalized_units and unused_normalized_unit_quantity are
+    these same products); hours of different sizes do not (FOCUS's size-flexibility examples count such a
+    commitment in "Normalized Hour"). An RI without factors (DynamoDB, or a file without the column) stays
+    in Hours on all its rows."""
+    return hours * pl.coalesce(_ri_normalisation_factor(), pl.lit(1).cast(MONEY))
 
 
 def _ri_hours_bought_upfront() -> pl.Expr:
@@ -456,7 +479,7 @@ def _commitment_unit() -> pl.Expr:
         pl.when(pl.col("savings_plan_savings_plan_a_r_n").is_not_null())
         .then(pl.col("line_item_currency_code"))
         .when(pl.col("reservation_reservation_a_r_n").is_not_null())
-        .then(pl.lit("Hours"))
+        .then(pl.when(_ri_normalisation_factor().is_null()).then(pl.lit("Hours")).otherwise(pl.lit("Normalized Hours")))
     )
 
 
@@ -467,8 +490,9 @@ def _unused_row_overrides() -> dict[str, pl.Expr]:
     Quantities (FOCUS: CommitmentDiscountQuantity is "the remaining, unused quantity" in CommitmentDiscountUnit;
     PricingQuantity must not be null on Usage):
     * Reserved instance: both are the RI's unused hours (reservation_unused_quantity; null where the CUR lacks
-      the column), in Hours as its DiscountedUsage rows count them; PricingUnit is the fee row's, else "Hrs"
-      (pricing_unit of the usage an RI covers).
+      the column), CommitmentDiscountQuantity in the fee row's CommitmentDiscountUnit (normalised hours where
+      it has a normalisation factor, as its DiscountedUsage rows count them); PricingUnit is the fee row's,
+      else "Hrs" (pricing_unit of the usage an RI covers).
     * Savings plan: CommitmentDiscountQuantity is the unused amount, in the billing currency (a plan commits
       an amount of money per hour). PricingQuantity/PricingUnit stay the fee row's: the hours of commitment
       the charge period prices, every one of them partly unused (as in the FOCUS spec's AWS savings plan
@@ -479,8 +503,8 @@ def _unused_row_overrides() -> dict[str, pl.Expr]:
     commitment = pl.col("CommitmentDiscountId")
     reservation = pl.col("CommitmentDiscountType") == "Reserved Instance"
     savings_plan = pl.col("CommitmentDiscountType") == "Savings Plan"
-    quantity = pl.when(savings_plan).then(pl.col(_UNUSED)).when(reservation).then(pl.col(_UNUSED_HOURS))
-    unit = pl.when(savings_plan).then(pl.col("BillingCurrency")).when(reservation).then(pl.lit("Hours"))
+    quantity = pl.when(savings_plan).then(pl.col(_UNUSED)).when(reservation).then(pl.col(_UNUSED_RI_QUANTITY))
+    unit = pl.when(savings_plan).then(pl.col("BillingCurrency")).when(reservation).then(pl.col(_RI_UNIT))
     return {
         "BilledCost": _ZERO,  # already billed by the fee row
         "ChargeCategory": pl.lit("Usage"),

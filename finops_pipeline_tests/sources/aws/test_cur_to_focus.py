@@ -193,32 +193,78 @@ def test_october_reserved_instance_closure():
 
 
 def test_october_reserved_instance_unused_hours():
-    """The Unused row's quantity is the RI's unused hours (reservation_unused_quantity), in Hours like the
-    covered usage: for an RI used by its own instance size, covered hours + unused hours = the hours bought."""
+    """The Unused row's PricingQuantity is the RI's unused hours (reservation_unused_quantity); its
+    CommitmentDiscountQuantity is the same in the RI's unit, normalised hours (× the RIFee's factor)."""
     raw = pl.read_parquet(WORKSHOP["Oct"])
     fees = raw.filter(pl.col("line_item_line_item_type") == "RIFee").with_row_index("row", offset=1)
     unused_hours = dict(fees.select("row", "reservation_unused_quantity").iter_rows())
     assert (unused_hours[1], unused_hours[6], unused_hours[9]) == (744.0, 45.999444, 335.320278)
+    factors = dict(fees.select("row", "line_item_normalization_factor").iter_rows())
+    assert (factors[1], factors[6], factors[9]) == (4.0, 0.5, 0.5)  # a c4.large and two t2.micro RIs
 
     focus = to_focus([WORKSHOP["Oct"]])
     unused = focus.filter(pl.col("CommitmentDiscountStatus") == "Unused").sort("x_SourceRowNumber")
     assert unused["x_SourceRowNumber"].to_list() == [1, 6, 9]  # RIFee rows are the file's first nine rows
-    expected = [Decimal("744"), Decimal("45.999444"), Decimal("335.320278")]
-    assert unused["CommitmentDiscountQuantity"].to_list() == unused["PricingQuantity"].to_list() == expected
-    assert unused["CommitmentDiscountUnit"].unique().to_list() == ["Hours"]
+    assert unused["PricingQuantity"].to_list() == [Decimal("744"), Decimal("45.999444"), Decimal("335.320278")]
     assert unused["PricingUnit"].unique().to_list() == ["Hrs"]  # the RIFee row has no pricing/unit: the usage's
+    assert unused["CommitmentDiscountQuantity"].to_list() == [
+        Decimal("2976"),  # 744 × 4
+        Decimal("22.999722"),  # 45.999444 × 0.5
+        Decimal("167.660139"),  # 335.320278 × 0.5
+    ]
+    assert unused["CommitmentDiscountUnit"].unique().to_list() == ["Normalized Hours"]
     assert unused["ConsumedQuantity"].null_count() == 3  # FOCUS: nothing consumed on an Unused row
 
-    # Row 9: 530.320278 hours bought (the RI started mid-month), 195 of them covered usage, by the raw file.
-    arn, bought = (
-        fees.filter(pl.col("row") == 9).select("reservation_reservation_a_r_n", "line_item_usage_amount").row(0)
+
+@pytest.mark.parametrize("month", ["Oct", "Nov", "Dec"])
+def test_size_flexible_reserved_instances_close_in_normalised_hours(month):
+    """Per RI and month, the normalised hours its covered usage drew + its unused normalised hours = the
+    normalised hours its RIFee bought, with every quantity taken from AWS's own normalised columns
+    (line_item_normalized_usage_amount, reservation_total_reserved_normalized_units,
+    reservation_unused_normalized_unit_quantity). In plain hours it does not close: a t2.nano RI covering a
+    t2.large draws 0.125 of its hours for 0.5 normalised ones."""
+    raw = pl.read_parquet(WORKSHOP[month])
+    ri = pl.col("reservation_reservation_a_r_n")
+    kind = pl.col("line_item_line_item_type")
+    bought = dict(
+        raw.filter(kind == "RIFee")
+        .select(ri, pl.col("reservation_total_reserved_normalized_units").cast(pl.Float64))
+        .iter_rows()
     )
-    covered = raw.filter(
-        pl.col("line_item_line_item_type") == "DiscountedUsage", pl.col("reservation_reservation_a_r_n") == arn
-    )["line_item_usage_amount"].sum()
-    assert (bought, covered) == (530.320278, 195.0)
-    used = focus.filter(pl.col("CommitmentDiscountId") == arn, pl.col("CommitmentDiscountStatus") == "Used")
-    assert used["CommitmentDiscountQuantity"].sum() + expected[2] == Decimal("530.320278")
+    unused = dict(raw.filter(kind == "RIFee").select(ri, "reservation_unused_normalized_unit_quantity").iter_rows())
+    drawn = dict(
+        raw.filter(kind == "DiscountedUsage")
+        .group_by(ri)
+        .agg(pl.col("line_item_normalized_usage_amount").sum())
+        .iter_rows()
+    )
+    assert len(bought) == 9
+    for arn, total in bought.items():  # AWS's numbers close on their own (to float rounding)
+        assert drawn.get(arn, 0) + unused[arn] == pytest.approx(total)
+
+    focus = to_focus([WORKSHOP[month]]).filter(pl.col("CommitmentDiscountType") == "Reserved Instance")
+    assert focus["CommitmentDiscountUnit"].unique().to_list() == ["Normalized Hours"]
+    quantity = pl.col("CommitmentDiscountQuantity")
+    ours = focus.group_by("CommitmentDiscountId").agg(
+        quantity.filter(pl.col("CommitmentDiscountStatus") == "Used").sum().alias("used"),
+        quantity.filter(pl.col("CommitmentDiscountStatus") == "Unused").sum().alias("unused"),
+        quantity.filter(pl.col("ChargeCategory") == "Purchase").sum().alias("bought"),
+    )
+    for arn, used, unused_ours, bought_ours in ours.iter_rows():
+        assert used + unused_ours == bought_ours  # exactly, in Decimal
+        assert (float(used), float(unused_ours), float(bought_ours)) == pytest.approx(
+            (drawn.get(arn, 0), unused[arn], bought[arn])
+        )
+    assert set(ours["CommitmentDiscountId"]) == set(bought)
+
+    # The t2.nano RI (factor 0.25) covers t2.micro/t2.large hours: its hours alone do not add up.
+    (nano,) = raw.filter(kind == "RIFee", pl.col("line_item_usage_type") == "HeavyUsage:t2.nano")[
+        "reservation_reservation_a_r_n"
+    ]
+    nano_rows = raw.filter(kind == "DiscountedUsage", ri == nano)
+    assert nano_rows["line_item_usage_amount"].sum() != pytest.approx(
+        raw.filter(kind == "RIFee", ri == nano)["line_item_usage_amount"].item()
+    )
 
 
 def test_workshop_tags_on_one_row():
@@ -531,6 +577,26 @@ def test_ri_upfront_fee_quantity_falls_back_column_by_column(tmp_path, count, am
     assert fee["CommitmentDiscountUnit"] == (None if hours is None else "Hours")
 
 
+@pytest.mark.parametrize(
+    ("factor", "quantity", "unit"),
+    [
+        ("4", 2 * 8760 * 4, "Normalized Hours"),  # two m5.large RIs (factor 4): 70,080 normalised hours
+        ("0.25", 2 * 8760 // 4, "Normalized Hours"),
+        ("", 2 * 8760, "Hours"),  # no factor (a DynamoDB reservation, say): plain hours
+        ("0", 2 * 8760, "Hours"),
+    ],
+)
+def test_ri_upfront_fee_in_normalised_hours_where_the_row_has_a_factor(tmp_path, factor, quantity, unit):
+    arn = "arn:aws:ec2:us-east-1:123456789012:reserved-instances/dddddddd-0000-0000-0000-000000000004"
+    row = ri_fee_row(arn, "2", "2", "1051.2", "2024-05-02T10:00:00.000Z", "2025-05-02T09:59:59.000Z", "1yr")
+    path = write_csv(tmp_path / "ri_fee.csv", [*RI_FEE_HEADER, "lineItem/NormalizationFactor"], [[*row, factor]])
+    focus = to_focus([path])
+    assert_conforms(focus)
+    (fee,) = focus.rows(named=True)
+    assert (fee["CommitmentDiscountQuantity"], fee["CommitmentDiscountUnit"]) == (Decimal(quantity), unit)
+    assert fee["PricingQuantity"] == 2  # the pricing side stays as billed: 2 RIs
+
+
 def test_ri_fee_rows_other_than_an_upfront_purchase(tmp_path):
     """A refund of the purchase is a Correction (FOCUS: the quantity may be null); a Convertible RI exchange's
     true-up fee buys no hours of its own; other rows ignore the term columns, even when they do not parse."""
@@ -577,11 +643,15 @@ def test_workshop_ri_leases_give_a_year_of_hours_per_ri(tmp_path):
         lease = datetime.fromisoformat(end) - datetime.fromisoformat(start)
         assert lease.days == 364 and lease.seconds == 24 * 3600 - 1  # AWS's "last second" end
 
+    factors = [Decimal(str(f)) for f in fees["line_item_normalization_factor"].to_pylist()]
+
     focus = to_focus([path]).sort("x_SourceRowNumber")
     assert focus.height == 9  # an upfront fee is not amortised per month: no Unused row of its own
     assert focus["ChargeFrequency"].unique().to_list() == ["One-Time"]
-    assert focus["CommitmentDiscountQuantity"].to_list() == [Decimal(n * 8760) for n in counts]
-    assert focus["CommitmentDiscountUnit"].unique().to_list() == ["Hours"]
+    # In the RI's unit: normalised hours, count × 8,760 × the factor of its size (t2.nano 0.25 … c5.large 4).
+    expected = [n * 8760 * f for n, f in zip(counts, factors, strict=True)]
+    assert focus["CommitmentDiscountQuantity"].to_list() == expected
+    assert focus["CommitmentDiscountUnit"].unique().to_list() == ["Normalized Hours"]
 
 
 # --- CUR 2.0 (no public sample exists: built here) ------------------------------------------------------------

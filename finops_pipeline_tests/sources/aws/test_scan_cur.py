@@ -52,10 +52,10 @@ def test_canonical_column_name(header, canonical):
 def test_workshop_parquet_reads_only_the_mapped_columns_lazily():
     cur = scan_cur([WORKSHOP["Oct"]])
     plan = cur.explain()
-    # 124 columns in the file; read: the 34 of CUR_COLUMNS it has and its 9 tag columns.
+    # 124 columns in the file; read: the 35 of CUR_COLUMNS it has and its 9 tag columns.
     present = [c for c in pl.read_parquet_schema(WORKSHOP["Oct"]) if c in CUR_COLUMNS]
-    assert len(present) == 34
-    assert re.search(r"PROJECT (\d+)/124 COLUMNS", plan).group(1) == "43"
+    assert len(present) == 35
+    assert re.search(r"PROJECT (\d+)/124 COLUMNS", plan).group(1) == "44"
     schema = cur.collect_schema()
     assert schema["line_item_unblended_cost"] == MONEY  # parquet double → Decimal(38, 10)
     assert schema["line_item_usage_start_date"] == TIMESTAMP  # naive parquet timestamp → UTC
