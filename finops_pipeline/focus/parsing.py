@@ -4,7 +4,7 @@ They never raise on a bad value: they return null, and the caller compares with 
 row and column that did not parse (see `conform.py` and the source normalisers).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -54,6 +54,15 @@ def blank_to_null(expr: pl.Expr) -> pl.Expr:
     """Exports write missing values as "", "NULL" or whitespace; FOCUS wants real nulls."""
     text = expr.cast(pl.String).str.strip_chars()
     return pl.when(~text.is_in(NULL_TEXTS)).then(text)  # keeps the column's name
+
+
+def blank_columns_to_null(frame: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    """`blank_to_null` on each of `columns` of a frame, trimming each once.
+
+    For many columns at a time. Within one expression polars does not share a sub-expression: the trim in
+    `blank_to_null` runs twice (for the placeholder test and for the value), nearly doubling its cost."""
+    trimmed = frame.with_columns(pl.col(columns).cast(pl.String).str.strip_chars())
+    return trimmed.with_columns(pl.when(~pl.col(c).is_in(NULL_TEXTS)).then(pl.col(c)) for c in columns)
 
 
 def unparsed_text(parsed: pl.Expr, text: pl.Expr) -> pl.Expr:

@@ -4,6 +4,7 @@ from decimal import Decimal
 import polars as pl
 
 from finops_pipeline.focus.parsing import (
+    blank_columns_to_null,
     blank_to_null,
     gather_by_key,
     parse_each_distinct_together,
@@ -37,6 +38,17 @@ def test_money_parses_exactly_and_blanks_become_null():
     assert money == [*expected, None, None]
     blanks = pl.DataFrame({"c": ["", " NULL ", "x", None]}).select(blank_to_null(pl.col("c")))["c"].to_list()
     assert blanks == [None, None, "x", None]
+
+
+def test_blank_columns_to_null_is_blank_to_null_on_each_column():
+    texts = ["", " ", "\t", "NULL", " NULL ", "null", "None", "N/A", "\u00a0", "\u3000x\u3000", " a b ", "x", None]
+    frame = pl.DataFrame({"a": texts, "b": list(reversed(texts)), "keep": texts})
+    out = blank_columns_to_null(frame.lazy(), ["a", "b"]).collect()
+    expected = [None] * 9 + ["x", "a b", "x", None]
+    assert out["a"].to_list() == expected
+    assert out["b"].to_list() == list(reversed(expected))
+    assert out["keep"].to_list() == texts  # columns not named are left as they are
+    assert out.columns == ["a", "b", "keep"]
 
 
 def test_distinct_parsers_together_give_each_parser_its_own_column_across_streaming_batches():

@@ -58,12 +58,14 @@ import polars as pl
 
 from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
+    blank_columns_to_null,
     blank_to_null,
     lookup,
     parse_each_distinct,
     parse_each_distinct_together,
     to_money,
     to_utc_timestamp,
+    unparsed_text,
 )
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, QUANTITY, TIMESTAMP
 from finops_pipeline.sources.azure.cost_export import (
@@ -111,6 +113,11 @@ _TEXT = (
     "PublisherName", "ReservationId", "ReservationName", "ResourceId", "ResourceLocation", "ResourceName",
     "ResourceType", "SubscriptionId", "SubscriptionName", "Tags", "UnitOfMeasure", AGREEMENT,
 )  # fmt: skip
+# Text read only by the per-distinct parsers (`_distinct_parts`): blanks are nulled per distinct value there,
+# not per row (trimming builds a new string per value, ~15 ns a value per column).
+_DISTINCT_ONLY = (
+    "AdditionalInfo", "ChargeType", "Frequency", "PricingModel", "ResourceLocation", "Tags", "UnitOfMeasure",
+)  # fmt: skip
 
 _ZERO = pl.lit(0, dtype=MONEY)
 _ONE = pl.lit(1, dtype=MONEY)
@@ -137,38 +144,46 @@ def cost_export_to_focus(
     computed once per distinct value (`parse_each_distinct`, remembered across batches) and gathered back.
     """
     tables = _LookupTables.of(lookups or default_lookups())
-    return (
-        with_all_columns(export)
-        .select(*(blank_to_null(pl.col(c)).alias(c) for c in (*_TEXT, *_NUMBERS, *_DATES)), SOURCE_FILE, SOURCE_ROW)
+    focus = (
+        blank_columns_to_null(
+            with_all_columns(export).select(*_TEXT, *_NUMBERS, *_DATES, SOURCE_FILE, SOURCE_ROW),
+            [c for c in (*_TEXT, *_DATES) if c not in _DISTINCT_ONLY],
+        )
         .with_columns(**_row_values(), **_distinct_parts(tables))
         .unnest(_DISTINCT)
         .with_columns(**_distinct_values(tables))
         .with_columns(**_dependent_values(), **_service_values())
-        .select(_finalise(_focus_columns(source_name)))
     )
+    for stage in _cost_stages():
+        focus = focus.with_columns(**stage)
+    return focus.select(_finalise(_focus_columns(source_name)))
 
 
 # --- Per row: numbers and the charge classification ---------------------------------------------------------
 
 
 def _row_values() -> dict[str, pl.Expr]:
-    values = {f"__{c}": to_money(pl.col(c)) for c in _NUMBERS}
-    values["__number_problems"] = _problems(
-        [(c, to_money(pl.col(c)), "a number") for c in _NUMBERS], missing=["CostInBillingCurrency"]
+    # From the text as exported: `to_money` reads blanks and placeholders as null and trims only what fails.
+    return {f"__{c}": to_money(pl.col(c)) for c in _NUMBERS}
+
+
+def _number_problems() -> pl.Expr:
+    unparsed = {c: unparsed_text(pl.col(f"__{c}"), pl.col(c)) for c in _NUMBERS}
+    cost_missing = pl.col("__CostInBillingCurrency").is_null() & unparsed["CostInBillingCurrency"].is_null()
+    return _problems(
+        [(c, text, "a number") for c, text in unparsed.items()], missing={"CostInBillingCurrency": cost_missing}
     )
-    return values
 
 
-def _problems(parsed: list[tuple[str, pl.Expr, str]], *, missing: list[str]) -> pl.Expr:
-    """`<column>: '<text>' is not <what>` for each value there that did not parse, `<column>: missing` for
-    each essential that is not there ("; "-joined, null when none)."""
+def _problems(unparsed: list[tuple[str, pl.Expr, str]], *, missing: dict[str, pl.Expr]) -> pl.Expr:
+    """`<column>: '<text>' is not <what>` for each value there that did not parse (`unparsed`: its text on
+    those rows, null elsewhere), `<column>: missing` for each essential that is not there ("; "-joined, null
+    when none)."""
     reasons = [
-        pl.when(value.is_null() & pl.col(column).is_not_null()).then(
-            pl.format(f"{column}: '{{}}' is not {what}", pl.col(column))
-        )
-        for column, value, what in parsed
+        pl.when(text.is_not_null()).then(pl.format(f"{column}: '{{}}' is not {what}", text))
+        for column, text, what in unparsed
     ]
-    reasons += [pl.when(pl.col(column).is_null()).then(pl.lit(f"{column}: missing")) for column in missing]
+    reasons += [pl.when(is_missing).then(pl.lit(f"{column}: missing")) for column, is_missing in missing.items()]
     return _join_reasons(reasons)
 
 
@@ -286,8 +301,12 @@ def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
             lambda text: to_utc_timestamp(text).dt.offset_by("1d"),
             TIMESTAMP,
         ),
-        "__unit_parts": (pl.col("UnitOfMeasure"), lambda t: _unit_parts(t, tables), _UNIT_PARTS),
-        "__region_parts": (pl.col("ResourceLocation"), lambda t: _region_parts(t, tables), _REGION_PARTS),
+        "__unit_parts": (pl.col("UnitOfMeasure"), lambda t: _unit_parts(blank_to_null(t), tables), _UNIT_PARTS),
+        "__region_parts": (
+            pl.col("ResourceLocation"),
+            lambda t: _region_parts(blank_to_null(t), tables),
+            _REGION_PARTS,
+        ),
         # Resource ids are as many as resources, too many to remember each: parsed once per distinct id
         # without its last segment (the scope: a resource group's resources of one type share it), which
         # is then put back (`_distinct_values`).
@@ -296,15 +315,20 @@ def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
             _id_parts,
             _ID_PARTS,
         ),
-        "__tags_parts": (pl.col("Tags"), _tags_parts, _TAGS_PARTS),
-        "__charge_type": (pl.col("ChargeType"), lambda text: text.str.to_lowercase(), pl.String),
+        "__tags_parts": (pl.col("Tags"), lambda t: _tags_parts(blank_to_null(t)), _TAGS_PARTS),
+        "__charge_type": (pl.col("ChargeType"), lambda t: blank_to_null(t).str.to_lowercase(), pl.String),
         # "SavingsPlan", "Savings Plan" and "savingsplan" all mean the same pricing model.
         "__pricing_model": (
             pl.col("PricingModel"),
-            lambda text: text.str.replace_all(r"\s+", "").str.to_lowercase(),
+            lambda t: blank_to_null(t).str.replace_all(r"\s+", "").str.to_lowercase(),
             pl.String,
         ),
-        "__info_parts": (pl.col("AdditionalInfo"), _info_parts, _INFO_PARTS),
+        "__info_parts": (pl.col("AdditionalInfo"), lambda t: _info_parts(blank_to_null(t)), _INFO_PARTS),
+        "__frequency": (
+            pl.col("Frequency"),
+            lambda t: lookup(blank_to_null(t).str.to_lowercase(), FREQUENCIES),
+            pl.String,
+        ),
     }
     return {
         _DISTINCT: parse_each_distinct_together(distinct),  # unnested into the names above
@@ -346,12 +370,16 @@ def _distinct_values(tables: _LookupTables) -> dict[str, pl.Expr]:
         "__charge_day": pl.coalesce(date.field("start"), start).dt.date(),
         "__date_problems": _problems(
             [
-                ("Date", date.field("start"), "a date"),
-                ("BillingPeriodStartDate", period_start.field("start"), "a date"),
-                ("BillingPeriodEndDate", pl.col("__period_end_parsed"), "a date"),
+                (column, pl.when(value.is_null()).then(pl.col(column)), "a date")
+                for column, value in [
+                    ("Date", date.field("start")),
+                    ("BillingPeriodStartDate", period_start.field("start")),
+                    ("BillingPeriodEndDate", pl.col("__period_end_parsed")),
+                ]
             ],
-            missing=["Date"],
+            missing={"Date": pl.col("Date").is_null()},
         ),
+        "__number_problems": _number_problems(),
         "__block": unit.field("block").fill_null(_ONE),
         "__unit": unit.field("unit"),
         "__region_id": region.field("id"),
@@ -514,7 +542,7 @@ def _dependent_values() -> dict[str, pl.Expr]:
         .then(pl.col("__ExchangeRatePricingToBilling"))
         .otherwise(_ONE),
         "__is_mca": pl.coalesce(
-            pl.col(AGREEMENT) == "MCA", pl.col("PaygCostInBillingCurrency").is_not_null(), pl.lit(False)
+            pl.col(AGREEMENT) == "MCA", pl.col("__PaygCostInBillingCurrency").is_not_null(), pl.lit(False)
         ),
         "__commitment_priced": commitment_priced,
         "__commitment_id": commitment_id,
@@ -534,48 +562,70 @@ def _dependent_values() -> dict[str, pl.Expr]:
 # --- One expression per FOCUS column ------------------------------------------------------------------------
 
 
-def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
+def _cost_stages() -> list[dict[str, pl.Expr]]:
+    """The costs, prices and commitment quantity, in two stages: what the second and the FOCUS columns read
+    more than once is a column of the first, because polars does not share sub-expressions between the
+    expressions of one select (each Decimal product would run once per reader)."""
     cost, rate, block = pl.col("__CostInBillingCurrency"), pl.col("__rate"), pl.col("__block")
     quantity, unit_price, payg_price = pl.col("__Quantity"), pl.col("__UnitPrice"), pl.col("__PayGPrice")
-    is_mca, is_usage = pl.col("__is_mca"), _category == "Usage"
     commitment_priced, commitment_id = pl.col("__commitment_priced"), pl.col("__commitment_id")
-    commitment_kind = pl.col("__commitment_kind")
 
     # The rows Microsoft zeroes: amortized commitment usage is billed by the purchase, and the purchase is
     # amortized into that usage.
     amortised_usage = (_ct.is_null() | _ct.is_in(USAGE_CHARGE_TYPES)) & commitment_priced
     buys_commitment = _ct.is_in(["purchase", "refund"]) & commitment_priced
-    billed = pl.when(amortised_usage).then(_ZERO).otherwise(cost)
-    effective = pl.when(buys_commitment).then(_ZERO).otherwise(cost)
-
     # The price the row's cost was computed at: UnitPrice on usage a commitment priced (its ContractedCost is
     # UnitPrice × Quantity), else EffectivePrice where the export gives it (see the module docstring).
     price = pl.when(amortised_usage).then(unit_price).otherwise(pl.coalesce("__EffectivePrice", unit_price))
-    contracted_unit_price = _not_for_tax(_product(price, rate, block))
-    # The cost is at the contracted rate, except where a commitment priced it.
-    contracted = pl.when(amortised_usage).then(pl.coalesce(_product(unit_price, rate, quantity), cost)).otherwise(cost)
-    list_unit_price = _not_for_tax(
-        pl.when(is_mca)
-        .then(pl.coalesce(_product(payg_price, rate, block), contracted_unit_price))
-        # EA has no list price (PayGPrice is 0 on reservation rows): list = contracted.
-        .otherwise(contracted_unit_price)
-    )
-    list_cost = pl.when(is_mca).then(pl.coalesce("__PaygCostInBillingCurrency", contracted)).otherwise(contracted)
-    pricing_quantity = _not_for_tax(quantity / block)
-    # Only metered use consumes: unused commitment, purchases and fees do not.
-    consumes = _ct.is_null() | (_ct == "usage")
+    first = {
+        "__buys_commitment": buys_commitment,
+        "__billed": pl.when(amortised_usage).then(_ZERO).otherwise(cost),
+        "__effective": pl.when(buys_commitment).then(_ZERO).otherwise(cost),
+        "__price": price,
+        "__contracted_unit_price": _not_for_tax(_product(price, rate, block)),
+        # The cost is at the contracted rate, except where a commitment priced it.
+        "__contracted": pl.when(amortised_usage)
+        .then(pl.coalesce(_product(unit_price, rate, quantity), cost))
+        .otherwise(cost),
+        "__pricing_quantity": _not_for_tax(quantity / block),
+        # Only metered use consumes: unused commitment, purchases and fees do not.
+        "__consumes": _ct.is_null() | (_ct == "usage"),
+        "__status": pl.when((_category == "Usage") & commitment_id.is_not_null()).then(
+            pl.when(_ct.is_in(["unusedreservation", "unusedsavingsplan"]))
+            .then(pl.lit("Unused"))
+            .otherwise(pl.lit("Used"))
+        ),
+    }
+    is_mca, contracted_unit_price = pl.col("__is_mca"), pl.col("__contracted_unit_price")
+    buys_commitment, commitment_kind = pl.col("__buys_commitment"), pl.col("__commitment_kind")
+    second = {
+        "__list_unit_price": _not_for_tax(
+            pl.when(is_mca)
+            .then(pl.coalesce(_product(payg_price, rate, block), contracted_unit_price))
+            # EA has no list price (PayGPrice is 0 on reservation rows): list = contracted.
+            .otherwise(contracted_unit_price)
+        ),
+        "__list_cost": pl.when(is_mca)
+        .then(pl.coalesce("__PaygCostInBillingCurrency", "__contracted"))
+        .otherwise(pl.col("__contracted")),
+        # FOCUS also wants the quantity bought on a commitment's purchase (and refund) rows: the amount for a
+        # savings plan (its cost, as the purchase's EffectiveCost is 0), the pricing quantity for a reservation.
+        "__commitment_quantity": pl.when(pl.col("__status").is_not_null() | buys_commitment).then(
+            pl.when(commitment_kind == "Spend")
+            .then(pl.when(buys_commitment).then(cost).otherwise(pl.col("__effective")) / rate)
+            .when(commitment_kind == "Usage")
+            .then(_product(pl.col("__pricing_quantity"), pl.coalesce("__normalisation_ratio", _ONE)))
+        ),
+    }
+    return [first, second]
 
-    status = pl.when(is_usage & commitment_id.is_not_null()).then(
-        pl.when(_ct.is_in(["unusedreservation", "unusedsavingsplan"])).then(pl.lit("Unused")).otherwise(pl.lit("Used"))
-    )
-    # FOCUS also wants the quantity bought on a commitment's purchase (and refund) rows: the amount for a
-    # savings plan (its cost, as the purchase's EffectiveCost is 0), the pricing quantity for a reservation.
-    commitment_quantity = pl.when(status.is_not_null() | buys_commitment).then(
-        pl.when(commitment_kind == "Spend")
-        .then(pl.when(buys_commitment).then(cost).otherwise(effective) / rate)
-        .when(commitment_kind == "Usage")
-        .then(_product(pricing_quantity, pl.coalesce("__normalisation_ratio", _ONE)))
-    )
+
+def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
+    rate, block, quantity, payg_price = pl.col("__rate"), pl.col("__block"), pl.col("__Quantity"), pl.col("__PayGPrice")
+    is_mca, is_usage = pl.col("__is_mca"), _category == "Usage"
+    commitment_priced, commitment_id = pl.col("__commitment_priced"), pl.col("__commitment_id")
+    commitment_kind, commitment_quantity = pl.col("__commitment_kind"), pl.col("__commitment_quantity")
+    billed, effective, consumes = pl.col("__billed"), pl.col("__effective"), pl.col("__consumes")
     has_pricing_currency = pl.col("PricingCurrency").is_not_null()
     billing_account_id, billing_account_name, billing_account_type = _billing_account()
     return {
@@ -592,10 +642,9 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "ChargeCategory": _category,
         "ChargeClass": pl.when(_ct == "refund").then(pl.lit("Correction")),
         "ChargeDescription": pl.coalesce("ProductName", "MeterName"),
-        "ChargeFrequency": lookup(
-            pl.col("Frequency").str.to_lowercase(),
-            FREQUENCIES,
-            default=pl.when(is_usage).then(pl.lit("Usage-Based")).otherwise(pl.lit("One-Time")),
+        # An unknown or missing Frequency: by the charge category.
+        "ChargeFrequency": pl.coalesce(
+            "__frequency", pl.when(is_usage).then(pl.lit("Usage-Based")).otherwise(pl.lit("One-Time"))
         ),
         "ChargePeriodEnd": pl.col("__charge_end"),
         "ChargePeriodStart": pl.col("__charge_start"),
@@ -605,7 +654,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
             "BenefitName", pl.when(commitment_priced).then(pl.col("ReservationName"))
         ),
         "CommitmentDiscountQuantity": commitment_quantity,
-        "CommitmentDiscountStatus": status,
+        "CommitmentDiscountStatus": pl.col("__status"),
         "CommitmentDiscountType": pl.when(commitment_kind == "Spend")
         .then(pl.lit("Savings Plan"))
         .when(commitment_kind == "Usage")
@@ -617,21 +666,23 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         ),
         "ConsumedQuantity": pl.when(consumes).then(quantity),
         "ConsumedUnit": pl.when(consumes & quantity.is_not_null()).then(pl.col("__unit")),
-        "ContractedCost": contracted,
-        "ContractedUnitPrice": contracted_unit_price,
+        "ContractedCost": pl.col("__contracted"),
+        "ContractedUnitPrice": pl.col("__contracted_unit_price"),
         "EffectiveCost": effective,
         "InvoiceId": pl.col("InvoiceId"),
         "InvoiceIssuerName": pl.coalesce("PartnerName", pl.lit(MICROSOFT)),
-        "ListCost": list_cost,
-        "ListUnitPrice": list_unit_price,
-        "PricingCategory": _pricing_category(buys_commitment, commitment_priced),
+        "ListCost": pl.col("__list_cost"),
+        "ListUnitPrice": pl.col("__list_unit_price"),
+        "PricingCategory": _pricing_category(pl.col("__buys_commitment"), commitment_priced),
         "PricingCurrency": pl.col("PricingCurrency"),
-        "PricingCurrencyContractedUnitPrice": pl.when(has_pricing_currency).then(_not_for_tax(_product(price, block))),
+        "PricingCurrencyContractedUnitPrice": pl.when(has_pricing_currency).then(
+            _not_for_tax(_product(pl.col("__price"), block))
+        ),
         "PricingCurrencyEffectiveCost": pl.when(has_pricing_currency).then(effective / rate),
         "PricingCurrencyListUnitPrice": pl.when(has_pricing_currency & is_mca).then(
             _not_for_tax(_product(payg_price, block))
         ),
-        "PricingQuantity": pricing_quantity,
+        "PricingQuantity": pl.col("__pricing_quantity"),
         "PricingUnit": _not_for_tax(pl.col("__unit")),
         "ProviderName": pl.lit(MICROSOFT),
         "PublisherName": pl.coalesce("PublisherName", pl.lit(MICROSOFT)),
@@ -663,9 +714,9 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
 def _finalise(columns: dict[str, pl.Expr]) -> list[pl.Expr]:
     """Exact FOCUS_TABLE_SCHEMA dtypes and order, then the quarantine reason."""
     typed = [columns[name].cast(dtype).alias(name) for name, dtype in FOCUS_TABLE_SCHEMA.items()]
-    unknown_type = pl.when(_ct.is_not_null() & ~_ct.is_in(list(CHARGE_TYPES))).then(
-        pl.format("ChargeType: unknown '{}'", pl.col("ChargeType"))
-    )
+    is_unknown = _ct.is_not_null() & ~_ct.is_in(list(CHARGE_TYPES))
+    # Trimmed here, on those rows only (`_DISTINCT_ONLY`).
+    unknown_type = pl.format("ChargeType: unknown '{}'", blank_to_null(pl.when(is_unknown).then(pl.col("ChargeType"))))
     problems = [pl.col("__number_problems"), pl.col("__date_problems"), unknown_type, pl.col("__tags_problem")]
     return [*typed, _join_reasons(problems).alias(REASON)]
 
