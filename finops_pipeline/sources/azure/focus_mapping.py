@@ -311,7 +311,7 @@ def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
         # without its last segment (the scope: a resource group's resources of one type share it), which
         # is then put back (`_distinct_values`).
         "__id_parts": (
-            pl.when(id_needed).then(pl.col("ResourceId").str.replace(r"[^/]*$", "")),
+            pl.when(id_needed).then(pl.col("ResourceId")).str.replace(r"[^/]*$", ""),
             _id_parts,
             _ID_PARTS,
         ),
@@ -332,7 +332,8 @@ def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
     }
     return {
         _DISTINCT: parse_each_distinct_together(distinct),  # unnested into the names above
-        "__id_last": pl.col("ResourceId").str.extract(r"[^/]*$", 0),
+        # Nulls first, then the regex: a regex runs on every row of its input, a when/then does not skip any.
+        "__id_last": pl.when(id_needed).then(pl.col("ResourceId")).str.extract(r"[^/]*$", 0),
     }
 
 
