@@ -7,6 +7,9 @@ The rules follow reference §2.3 with its corrections for FOCUS 1.2:
 * EffectiveCost amortises commitments: covered usage carries the RI/SP effective cost, commitment purchases
   carry 0, and the unused part of each commitment becomes a derived row of its own (CommitmentDiscountStatus
   "Unused", BilledCost 0), so that per billing period Σ EffectiveCost of a commitment = what its fees imply.
+* CommitmentDiscountQuantity of a reserved instance is in normalised hours wherever the CUR gives the row a
+  normalisation factor (EC2, RDS), so that a size-flexible RI's covered and unused quantities add up to what
+  it bought (`_in_ri_units`); savings plans count money.
 * A row that cannot be mapped (cost or date that does not parse, unknown line item type, …) is not an
   error: it comes out with `x_QuarantineReason` naming the source column and value, still carrying its
   parsed cost and charge day so reconciliation can account for it.
