@@ -50,6 +50,23 @@ def to_money(expr: pl.Expr) -> pl.Expr:
     return pl.coalesce(plain, unread.str.strip_chars().cast(MONEY, strict=False))
 
 
+# Largest product we let Decimal(38, 10) compute; beyond it polars raises for the whole frame.
+_DECIMAL_PRODUCT_LIMIT = 1e26
+
+
+def decimal_product(*factors: pl.Expr) -> pl.Expr:
+    """Decimal(38, 10) product, null where it would not fit: polars raises for the whole frame on overflow,
+    so a garbage value would otherwise fail every row instead of leaving one value null."""
+    estimate = pl.lit(1.0)
+    for factor in factors:
+        estimate = estimate * factor.cast(pl.Float64)
+    first, *rest = factors
+    product = pl.when(estimate.abs() < _DECIMAL_PRODUCT_LIMIT).then(first)
+    for factor in rest:
+        product = product * factor
+    return product.cast(MONEY)
+
+
 def blank_to_null(expr: pl.Expr) -> pl.Expr:
     """Exports write missing values as "", "NULL" or whitespace; FOCUS wants real nulls."""
     text = expr.cast(pl.String).str.strip_chars()

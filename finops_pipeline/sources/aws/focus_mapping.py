@@ -20,7 +20,14 @@ import json
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
-from finops_pipeline.focus.parsing import blank_to_null, lookup, parse_each_distinct, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import (
+    blank_to_null,
+    decimal_product,
+    lookup,
+    parse_each_distinct,
+    to_money,
+    to_utc_timestamp,
+)
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
 from finops_pipeline.sources.aws.cur import (
     CUR_COLUMNS,
@@ -439,7 +446,7 @@ def _in_ri_units(hours: pl.Expr) -> pl.Expr:
     these same products); hours of different sizes do not (FOCUS's size-flexibility examples count such a
     commitment in "Normalized Hour"). An RI without factors (DynamoDB, or a file without the column) stays
     in Hours on all its rows."""
-    return hours * pl.coalesce(_ri_normalisation_factor(), pl.lit(1).cast(MONEY))
+    return decimal_product(hours, pl.coalesce(_ri_normalisation_factor(), pl.lit(1).cast(MONEY)))
 
 
 def _ri_hours_bought_upfront() -> pl.Expr:
@@ -474,7 +481,7 @@ def _ri_hours_bought_upfront() -> pl.Expr:
     contract_years = on_fee("pricing_lease_contract_length").str.extract(_LEASE_YEARS, 1).cast(pl.Int64, strict=False)
     term_hours = pl.coalesce(lease_hours, contract_years * _HOURS_PER_YEAR)
     count = pl.coalesce(to_money(on_fee("reservation_number_of_reservations")), on_fee("line_item_usage_amount"))
-    return pl.when((count > 0) & (term_hours > 0)).then(count * term_hours)
+    return pl.when((count > 0) & (term_hours > 0)).then(decimal_product(count, term_hours))
 
 
 def _commitment_unit() -> pl.Expr:

@@ -60,6 +60,7 @@ from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
     blank_columns_to_null,
     blank_to_null,
+    decimal_product,
     lookup,
     parse_each_distinct,
     parse_each_distinct_together,
@@ -121,8 +122,6 @@ _DISTINCT_ONLY = (
 
 _ZERO = pl.lit(0, dtype=MONEY)
 _ONE = pl.lit(1, dtype=MONEY)
-# Largest product we let Decimal(38, 10) compute; beyond it polars raises for the whole frame.
-_DECIMAL_PRODUCT_LIMIT = 1e26
 
 _ct = pl.col("__charge_type")
 _pm = pl.col("__pricing_model")
@@ -583,10 +582,10 @@ def _cost_stages() -> list[dict[str, pl.Expr]]:
         "__billed": pl.when(amortised_usage).then(_ZERO).otherwise(cost),
         "__effective": pl.when(buys_commitment).then(_ZERO).otherwise(cost),
         "__price": price,
-        "__contracted_unit_price": _not_for_tax(_product(price, rate, block)),
+        "__contracted_unit_price": _not_for_tax(decimal_product(price, rate, block)),
         # The cost is at the contracted rate, except where a commitment priced it.
         "__contracted": pl.when(amortised_usage)
-        .then(pl.coalesce(_product(unit_price, rate, quantity), cost))
+        .then(pl.coalesce(decimal_product(unit_price, rate, quantity), cost))
         .otherwise(cost),
         "__pricing_quantity": _not_for_tax(quantity / block),
         # Only metered use consumes: unused commitment, purchases and fees do not.
@@ -602,7 +601,7 @@ def _cost_stages() -> list[dict[str, pl.Expr]]:
     second = {
         "__list_unit_price": _not_for_tax(
             pl.when(is_mca)
-            .then(pl.coalesce(_product(payg_price, rate, block), contracted_unit_price))
+            .then(pl.coalesce(decimal_product(payg_price, rate, block), contracted_unit_price))
             # EA has no list price (PayGPrice is 0 on reservation rows): list = contracted.
             .otherwise(contracted_unit_price)
         ),
@@ -615,7 +614,7 @@ def _cost_stages() -> list[dict[str, pl.Expr]]:
             pl.when(commitment_kind == "Spend")
             .then(pl.when(buys_commitment).then(cost).otherwise(pl.col("__effective")) / rate)
             .when(commitment_kind == "Usage")
-            .then(_product(pl.col("__pricing_quantity"), pl.coalesce("__normalisation_ratio", _ONE)))
+            .then(decimal_product(pl.col("__pricing_quantity"), pl.coalesce("__normalisation_ratio", _ONE)))
         ),
     }
     return [first, second]
@@ -677,11 +676,11 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "PricingCategory": _pricing_category(pl.col("__buys_commitment"), commitment_priced),
         "PricingCurrency": pl.col("PricingCurrency"),
         "PricingCurrencyContractedUnitPrice": pl.when(has_pricing_currency).then(
-            _not_for_tax(_product(pl.col("__price"), block))
+            _not_for_tax(decimal_product(pl.col("__price"), block))
         ),
         "PricingCurrencyEffectiveCost": pl.when(has_pricing_currency).then(effective / rate),
         "PricingCurrencyListUnitPrice": pl.when(has_pricing_currency & is_mca).then(
-            _not_for_tax(_product(payg_price, block))
+            _not_for_tax(decimal_product(payg_price, block))
         ),
         "PricingQuantity": pl.col("__pricing_quantity"),
         "PricingUnit": _not_for_tax(pl.col("__unit")),
@@ -769,16 +768,3 @@ def _pricing_category(buys_commitment: pl.Expr, commitment_priced: pl.Expr) -> p
 def _not_for_tax(expr: pl.Expr) -> pl.Expr:
     """FOCUS: unit prices, pricing quantity and unit are null on Tax rows."""
     return pl.when(_category != "Tax").then(expr)
-
-
-def _product(*factors: pl.Expr) -> pl.Expr:
-    """Decimal product, null where it would not fit Decimal(38, 10): polars raises for the whole frame on
-    overflow, so a garbage value would otherwise fail every row instead of quarantining one."""
-    estimate = pl.lit(1.0)
-    for factor in factors:
-        estimate = estimate * factor.cast(pl.Float64)
-    first, *rest = factors
-    product = pl.when(estimate.abs() < _DECIMAL_PRODUCT_LIMIT).then(first)
-    for factor in rest:
-        product = product * factor
-    return product.cast(MONEY)

@@ -597,6 +597,29 @@ def test_ri_upfront_fee_in_normalised_hours_where_the_row_has_a_factor(tmp_path,
     assert fee["PricingQuantity"] == 2  # the pricing side stays as billed: 2 RIs
 
 
+def test_ri_quantities_too_large_for_a_decimal_are_null_not_a_failed_file(tmp_path):
+    """A garbage factor or RI count whose product does not fit Decimal(38, 10): polars would raise for the whole
+    frame; the quantity (and its unit) is null on that row only, and the other row keeps its own."""
+    arn = "arn:aws:ec2:us-east-1:123456789012:reserved-instances/eeeeeeee-0000-0000-0000-000000000005"
+    lease = ("2024-05-02T10:00:00.000Z", "2025-05-02T09:59:59.000Z", "1yr")
+    path = write_csv(
+        tmp_path / "ri_fee.csv",
+        [*RI_FEE_HEADER, "lineItem/NormalizationFactor"],
+        [
+            [*ri_fee_row(arn, "2", "2", "1051.2", *lease), "1e27"],
+            [*ri_fee_row(arn, "1e27", "1", "1051.2", *lease), "4"],
+            [*ri_fee_row(arn, "2", "2", "1051.2", *lease), "4"],
+        ],
+    )
+    rows = to_focus([path]).sort("x_SourceRowNumber").rows(named=True)
+    assert [(r["CommitmentDiscountQuantity"], r["CommitmentDiscountUnit"]) for r in rows] == [
+        (None, None),
+        (None, None),
+        (Decimal(2 * 8760 * 4), "Normalized Hours"),
+    ]
+    assert [r["BilledCost"] for r in rows] == [Decimal("1051.2")] * 3
+
+
 def test_ri_fee_rows_other_than_an_upfront_purchase(tmp_path):
     """A refund of the purchase is a Correction (FOCUS: the quantity may be null); a Convertible RI exchange's
     true-up fee buys no hours of its own; other rows ignore the term columns, even when they do not parse."""
