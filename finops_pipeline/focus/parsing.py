@@ -5,6 +5,7 @@ row and column that did not parse (see `conform.py` and the source normalisers).
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -50,20 +51,26 @@ def to_money(expr: pl.Expr) -> pl.Expr:
     return pl.coalesce(plain, unread.str.strip_chars().cast(MONEY, strict=False))
 
 
-# Largest product we let Decimal(38, 10) compute; beyond it polars raises for the whole frame.
+# Largest product (or quotient) we let Decimal(38, 10) compute; beyond it polars raises for the whole frame.
 _DECIMAL_PRODUCT_LIMIT = 1e26
 
 
-def decimal_product(*factors: pl.Expr) -> pl.Expr:
-    """Decimal(38, 10) product, null where it would not fit: polars raises for the whole frame on overflow,
-    so a garbage value would otherwise fail every row instead of leaving one value null."""
+def decimal_product(*factors: pl.Expr, divided_by: pl.Expr | None = None) -> pl.Expr:
+    """Decimal(38, 10) product of `factors`, then divided by `divided_by` if given; null where a step would not
+    fit or the divisor is 0. polars raises for the whole frame on an overflow or a division by zero (even on
+    rows a `when` does not use), so a garbage value would otherwise fail every row instead of leaving one null."""
     estimate = pl.lit(1.0)
     for factor in factors:
         estimate = estimate * factor.cast(pl.Float64)
+    fits = estimate.abs() < _DECIMAL_PRODUCT_LIMIT
+    if divided_by is not None:
+        fits = fits & (divided_by != 0) & ((estimate / divided_by.cast(pl.Float64)).abs() < _DECIMAL_PRODUCT_LIMIT)
     first, *rest = factors
-    product = pl.when(estimate.abs() < _DECIMAL_PRODUCT_LIMIT).then(first)
+    product = pl.when(fits).then(first)
     for factor in rest:
         product = product * factor
+    if divided_by is not None:
+        product = product / pl.when(fits).then(divided_by)
     return product.cast(MONEY)
 
 
@@ -103,8 +110,8 @@ def parse_each_distinct(text: pl.Expr, parse: Parser, dtype: pl.DataType) -> pl.
     values (usage hours, label sets): the work is per distinct value, not per row. The distinct values
     already parsed are remembered across the batches of the expression (up to `_DISTINCT_CACHE_LIMIT`), so
     a batch whose values were all seen before costs one hash per row (a cast to an Enum of the known values)
-    and a gather. Row i of the result depends only on row i of the input, so it is declared elementwise and
-    streams batch by batch.
+    and a gather, run as one prepared expression. Row i of the result depends only on row i of the input, so
+    it is declared elementwise and streams batch by batch.
 
     Why a batch function and not the same steps as one expression (`parse(distinct).gather(rank)`): polars
     2.1's common-subexpression elimination hoists a sub-expression that `parse` repeats (e.g. the cleaned
@@ -112,51 +119,92 @@ def parse_each_distinct(text: pl.Expr, parse: Parser, dtype: pl.DataType) -> pl.
     column, and the in-memory engine then fails with "assertion `left == right` failed" (or reads past the
     end) once a join follows. Inside the function each step is row-aligned, so nothing can be mis-hoisted.
     """
-    return text.cast(pl.String).map_batches(_DistinctParser(parse, dtype), return_dtype=dtype, is_elementwise=True)
+    parser = _DistinctParser(parse, dtype)
+
+    def parse_batch(batch: pl.Series) -> pl.Series:
+        return _parse_columns(batch.to_frame(), {batch.name: parser}).to_series()
+
+    return text.cast(pl.String).map_batches(parse_batch, return_dtype=dtype, is_elementwise=True)
 
 
 def parse_each_distinct_together(parsers: dict[str, tuple[pl.Expr, Parser, pl.DataType]]) -> pl.Expr:
     """Several `parse_each_distinct(text, parse, dtype)` at once, as one struct column with a field per name.
 
-    The same work per column, but one Python call per streaming batch for all of them instead of one each:
-    with polars' CSV batches of ~2,000 rows, the crossing into Python (and waiting for its lock while the
-    other thread is in it) costs more than the parsing (Azure: 9 parsers, ~1 CPU-s per 400k rows)."""
-    names = list(parsers)
+    The same work per column, but one Python call per streaming batch for all of them instead of one each,
+    and the values seen before are gathered for every column in one `select`: with polars' CSV batches of
+    ~2,000 rows, each crossing into Python (and waiting for its lock while the other thread is in it) and each
+    polars call from it (~60–120 µs: most Series methods run as a small query) cost more than the parsing."""
     texts = [text.cast(pl.String).alias(name) for name, (text, _, _) in parsers.items()]
     dtype = pl.Struct({name: parser_dtype for name, (_, _, parser_dtype) in parsers.items()})
     each = {name: _DistinctParser(parse, parser_dtype) for name, (_, parse, parser_dtype) in parsers.items()}
 
     def parse_batch(batch: pl.Series) -> pl.Series:
-        fields = batch.struct.unnest()
-        return pl.DataFrame([each[name](fields[name]) for name in names]).to_struct(batch.name)
+        return _parse_columns(batch.struct.unnest(), each).to_struct(batch.name)
 
     return pl.struct(texts).map_batches(parse_batch, return_dtype=dtype, is_elementwise=True)
 
 
+def _parse_columns(texts: pl.DataFrame, parsers: "dict[str, _DistinctParser]") -> pl.DataFrame:
+    """Each text column of a batch through its parser: first the values already parsed, for all columns in one
+    `select`; then, only for a column with a value not seen before, its parser on the new values."""
+    known = {name: parser.known for name, parser in parsers.items()}  # one snapshot each (thread safety)
+    ready = [name for name, k in known.items() if k is not None]
+    gathered = texts.select(e for name in ready for e in known[name].gather(name)) if ready else None
+    columns = []
+    for name, parser in parsers.items():
+        unseen = gathered.get_column(_unseen(name)) if name in ready else None
+        if unseen is not None and (unseen.is_empty() or unseen[0] == 0):  # (a count, repeated on every row)
+            columns.append(gathered.get_column(name))
+        else:
+            columns.append(parser.parse_new(texts.get_column(name), known[name]))
+    return pl.DataFrame(columns)
+
+
+def _unseen(name: str) -> str:
+    return f"{name}\x00unseen"
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The texts a parser has parsed (as an Enum) and their values, in the same order."""
+
+    enum: pl.Enum
+    values: pl.Series
+    # Prepared once per cache state, not per batch: making an expression of an Enum dtype copies all its
+    # categories (~7 ms for 50k), running it does not.
+    _prepared: dict[str, tuple[pl.Expr, pl.Expr]] = field(default_factory=dict, compare=False)
+
+    def gather(self, name: str) -> tuple[pl.Expr, pl.Expr]:
+        """For text column `name`: its values where seen before (null elsewhere), and how many were not."""
+        if name not in self._prepared:
+            index = pl.col(name).cast(self.enum, strict=False).to_physical()
+            unseen = index.null_count() - pl.col(name).null_count()
+            self._prepared[name] = (pl.lit(self.values).gather(index).alias(name), unseen.alias(_unseen(name)))
+        return self._prepared[name]
+
+
 class _DistinctParser:
-    """The batch function of `parse_each_distinct`. Thread-safe: each call reads one snapshot of the cache
-    and replaces it whole (a lost update only costs a re-parse)."""
+    """The parse cache of one `parse_each_distinct` column. Thread-safe: a batch reads one snapshot of the
+    cache (`known`) and a batch with new values replaces it whole (a lost update only costs a re-parse)."""
 
     def __init__(self, parse: Callable[[pl.Expr], pl.Expr], dtype: pl.DataType) -> None:
         self._parse, self._dtype = parse, dtype
-        self._known: tuple[pl.Enum, pl.Series] | None = None  # (Enum of the parsed texts, their values)
+        self.known: _Known | None = None
 
-    def __call__(self, batch: pl.Series) -> pl.Series:
-        known = self._known
+    def parse_new(self, batch: pl.Series, known: _Known | None) -> pl.Series:
+        """`batch` parsed, with its values not in `known` parsed and added to the cache."""
         if known is not None:
-            index = batch.cast(known[0], strict=False).to_physical()
-            if index.null_count() == batch.null_count():  # every value seen before (null counts are O(1))
-                return known[1].gather(index).alias(batch.name)
+            index = batch.cast(known.enum, strict=False).to_physical()
             unseen = batch.is_not_null() & index.is_null()
-            keys = pl.concat([known[0].categories, batch.filter(unseen).unique()])
+            keys = pl.concat([known.enum.categories, batch.filter(unseen).unique()])
         else:
             keys = batch.drop_nulls().unique()
-        new = keys.slice(0 if known is None else known[0].categories.len())
+        new = keys.slice(0 if known is None else known.enum.categories.len())
         parsed = new.to_frame("text").select(self._parse(pl.col("text")).cast(self._dtype)).to_series()
-        values = parsed if known is None else pl.concat([known[1], parsed])
+        values = parsed if known is None else pl.concat([known.values, parsed])
         enum = pl.Enum(keys)
         if keys.len() <= _DISTINCT_CACHE_LIMIT:
-            self._known = (enum, values)
+            self.known = _Known(enum, values)
         return values.gather(batch.cast(enum, strict=False).to_physical()).alias(batch.name)
 
 

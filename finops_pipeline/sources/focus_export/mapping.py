@@ -36,6 +36,7 @@ import polars as pl
 from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
     NULL_TEXTS,
+    decimal_product,
     lookup,
     parse_each_distinct_together,
     to_money,
@@ -338,8 +339,9 @@ def _contracted_cost(fallback: Literal["ListCost"] | None) -> pl.Expr:
     # Derived only where it is missing: a Decimal product rescaled to 10 places costs ~25 ns a row, and
     # arithmetic does not skip the rows a coalesce would not use (masked inputs make those rows free).
     missing = pl.col("ContractedCost").is_null()
-    derived = pl.when(missing).then(pl.col("ContractedUnitPrice")) * pl.when(missing).then(pl.col("PricingQuantity"))
-    derived = derived.cast(MONEY)
+    derived = decimal_product(
+        pl.when(missing).then(pl.col("ContractedUnitPrice")), pl.when(missing).then(pl.col("PricingQuantity"))
+    )
     candidates = [pl.col("ContractedCost"), derived]
     if fallback == "ListCost":
         candidates.append(pl.col("ListCost"))

@@ -82,6 +82,7 @@ from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
     Parser,
     blank_to_null,
+    decimal_product,
     gather_by_key,
     lookup,
     parse_each_distinct_together,
@@ -545,7 +546,7 @@ def _commitment_columns() -> dict[str, pl.Expr]:
     covered = (_category == "Usage") & pl.col(_COMMITMENT).is_not_null()
     discount = pl.col("credits").struct.field("commitment_discount")
     pricing = pl.col("usage.amount_in_pricing_units")
-    covered_share = pl.min_horizontal(pricing, pricing * discount / _cost)
+    covered_share = pl.min_horizontal(pricing, decimal_product(pricing, discount, divided_by=_cost))
     gpu = pl.when(pl.col(_SKU).struct.field("gpu")).then(pl.lit(" (gpu)")).otherwise(pl.lit(""))
     return {
         _FEE: fee,
@@ -607,7 +608,9 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     fee_quantity = pl.col("usage.amount_in_pricing_units").filter(is_fee).sum().cast(MONEY).over(key)
     covered_total = pl.when(joinable).then(pl.col(_COVERED).sum().cast(MONEY).over(key)).otherwise(pl.lit(0, MONEY))
     capacity = pl.max_horizontal(fee_quantity, covered_total)
-    share = pl.when(is_covered & joinable & (capacity > 0)).then((pl.col(_COVERED) * fee_cost / capacity).cast(MONEY))
+    share = pl.when(is_covered & joinable & (capacity > 0)).then(
+        decimal_product(pl.col(_COVERED), fee_cost, divided_by=capacity)
+    )
     is_first_fee = is_fee & (pl.col(_ROW) == pl.col(_ROW).filter(is_fee).min().over(key))
     unused_cost = pl.when(is_first_fee).then((fee_cost - pl.col(_SHARE).sum().over(key)).cast(MONEY))
     unused_quantity = pl.max_horizontal(fee_quantity - covered_total, pl.lit(0)).cast(MONEY)
@@ -684,7 +687,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     usage_start = pl.col("usage_start_time")
     consumed = pl.when(is_usage).then(pl.col("usage.amount"))
     list_unit_price = _list_unit_price()
-    catalog_list_cost = list_unit_price * pl.col("usage.amount_in_pricing_units")
+    catalog_list_cost = decimal_product(list_unit_price, pl.col("usage.amount_in_pricing_units"))
     return {
         "AvailabilityZone": pl.col("location.zone"),
         "BilledCost": billed,
@@ -849,16 +852,16 @@ def _committed_part(columns: dict[str, pl.Expr]) -> pl.Expr:
         & (discount < _cost)
         & (pl.col(_COVERED) < pricing)
     ).fill_null(False)
-    fraction = discount / pl.when(_cost > 0).then(_cost)  # (Decimal division by 0 raises, even when unused)
+    fraction = decimal_product(discount, divided_by=pl.when(_cost > 0).then(_cost))
     spot = pl.col(_SKU).struct.field("spot").fill_null(False)
     return pl.when(partly).then(
         pl.struct(
             pl.lit(0, MONEY).alias("BilledCost"),
             pl.col(_SHARE).fill_null(0).cast(MONEY).alias("EffectiveCost"),
             discount.cast(MONEY).alias("ContractedCost"),
-            (columns["ListCost"] * fraction).cast(MONEY).alias("ListCost"),
+            decimal_product(columns["ListCost"], fraction).alias("ListCost"),
             pl.col(_COVERED).cast(MONEY).alias("PricingQuantity"),
-            (columns["ConsumedQuantity"] * fraction).cast(MONEY).alias("ConsumedQuantity"),
+            decimal_product(columns["ConsumedQuantity"], fraction).alias("ConsumedQuantity"),
             values("commitment_json").alias(CREDITS_COLUMN),
             values("other_netted_json").alias("on_demand_credits"),
             pl.when(spot).then(pl.lit("Dynamic")).otherwise(pl.lit("Standard")).alias("on_demand_category"),
@@ -922,7 +925,7 @@ def _list_unit_price() -> pl.Expr:
         pl.when(currency.is_null() | (currency == pl.col("currency")))
         .then(pl.col(_LIST_PRICE))
         .when(currency == "USD")
-        .then(pl.col(_LIST_PRICE) * pl.col("currency_conversion_rate"))
+        .then(decimal_product(pl.col(_LIST_PRICE), pl.col("currency_conversion_rate")))
     )
     return pl.when(same_unit).then(in_billing_currency.cast(MONEY))
 

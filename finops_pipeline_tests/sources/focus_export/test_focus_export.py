@@ -380,6 +380,23 @@ def test_row_level_problems_name_column_and_value_and_keep_the_parsed_cost(tmp_p
     assert totals["x_SourceCost"].sum() == Decimal("6.5")
 
 
+def test_a_contracted_cost_too_large_for_a_decimal_is_quarantined_not_a_failed_file(tmp_path):
+    """ContractedUnitPrice × PricingQuantity (1e20 × 1e10) does not fit Decimal(38, 10), and polars raises
+    for the whole frame on an overflow: that row is quarantined as underivable; the other is derived."""
+    header = ["BilledCost", "BillingPeriodStart", "ChargePeriodStart", "ContractedUnitPrice", "PricingQuantity"]
+    rows = [
+        ["1", "2025-05-01T00:00:00Z", "2025-05-02T00:00:00Z", "1e20", "1e10"],
+        ["2.5", "2025-05-01T00:00:00Z", "2025-05-02T00:00:00Z", "0.5", "3"],
+    ]
+    out = _to_focus([_write_csv(tmp_path / "huge.csv", header, rows)])
+    assert out["ContractedCost"].to_list() == [None, Decimal("1.5")]
+    assert out[REASON].to_list() == [
+        "ContractedCost: missing and not derivable from ContractedUnitPrice × PricingQuantity",
+        None,
+    ]
+    assert out["BilledCost"].to_list() == [Decimal(1), Decimal("2.5")]
+
+
 def test_every_focus_column_has_a_parse_rule(tmp_path):
     """Each FOCUS 1.2 column read from text comes out with the table's dtype (none is silently dropped)."""
     header = [c.name for c in FOCUS_COLUMNS]

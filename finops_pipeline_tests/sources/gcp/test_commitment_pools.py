@@ -12,6 +12,7 @@ from decimal import Decimal
 import polars as pl
 
 from finops_pipeline.focus.conform import REASON
+from finops_pipeline.focus.schema import MONEY
 from finops_pipeline_tests.sources.gcp.test_billing_export import export_record, to_focus, write_ndjson
 
 HOUR_1 = {"usage_start_time": "2020-11-09 23:00:00 UTC", "usage_end_time": "2020-11-10 00:00:00 UTC"}
@@ -110,3 +111,39 @@ def test_fees_are_amortised_per_pool_with_null_key_parts_left_unshared(tmp_path)
     assert got == [(row, category, d(cost), status, d(quantity)) for row, category, cost, status, quantity in expected]
     parsed = focus.filter(pl.col(REASON).is_null())
     assert parsed["EffectiveCost"].sum() == parsed["BilledCost"].sum()
+
+
+def test_products_too_large_for_a_decimal_leave_that_value_null_not_a_failed_file(tmp_path):
+    """Garbage amounts whose products do not fit Decimal(38, 10) (polars raises for the whole frame on an
+    overflow): each leaves the one value it feeds null, and the file maps, its costs reconciled."""
+    records = [
+        # A pool whose fee × covered quantity (1e20 × 1e10) overflows before the division by the capacity: the
+        # covered row gets no share (0), the whole fee is unused.
+        export_record(**HOUR_1, **fee("cud-9", quantity=1e10, cost=1e20)),
+        export_record(**HOUR_1, **covered("cud-9", quantity=1e10, cost=1.0, credit=-1.0)),
+        # Covered quantity = pricing quantity × CUD credit / cost = 1e20 × 1e10 / 1e-9: not computable, so
+        # all of it, as for a row whose credit has no amount.
+        export_record(**HOUR_2, **covered("cud-8", quantity=1e20, cost=1e-9, credit=-1e10)),
+        # Catalog list price (1e8 USD an hour) × 1e20 hours: no ListCost from the catalog (the cost stands in).
+        export_record(credits=[], usage=usage(1e20, "hour"), currency="USD", currency_conversion_rate=1),
+        # USD price × a conversion rate of 1e27: no list price in EUR.
+        export_record(credits=[], currency_conversion_rate=1e27),
+    ]
+    prices = pl.DataFrame(
+        {"sku_id": ["CF4E-A0C7-E3BF"], "unit_price": [Decimal("1e8")], "pricing_unit": ["hour"], "currency": ["USD"]},
+        schema={"sku_id": pl.String, "unit_price": MONEY, "pricing_unit": pl.String, "currency": pl.String},
+    )
+    focus = to_focus([write_ndjson(tmp_path / "export.json", records)], list_prices=prices)
+    columns = ["x_SourceRowNumber", "ChargeCategory", "CommitmentDiscountStatus", "EffectiveCost", "PricingQuantity"]
+    got = focus.select(*columns, "ListUnitPrice", "ListCost").rows()
+    e20, e10 = Decimal("1e20"), Decimal("1e10")
+    assert got == [
+        (1, "Purchase", None, 0, e10, None, e20),
+        (1, "Usage", "Unused", e20, 0, None, 0),
+        (2, "Usage", "Used", 0, e10, Decimal("84560000"), Decimal("1e8") * Decimal("0.8456") * e10),
+        (3, "Usage", "Used", Decimal("1e-9") - e10, e20, Decimal("84560000"), Decimal("1e-9")),
+        (4, "Usage", None, Decimal("0.19424"), e20, Decimal("1e8"), Decimal("0.19424")),
+        (5, "Usage", None, Decimal("0.19424"), 4, None, Decimal("0.19424")),
+    ]
+    assert focus[REASON].null_count() == len(focus)
+    assert focus["EffectiveCost"].sum() == focus["BilledCost"].sum()
