@@ -145,23 +145,22 @@ def parse_each_distinct_together(parsers: dict[str, tuple[pl.Expr, Parser, pl.Da
 
 
 def _parse_columns(texts: pl.DataFrame, parsers: "dict[str, _DistinctParser]") -> pl.DataFrame:
-    """Each text column of a batch through its parser: first the values already parsed, for all columns in one
-    `select`; then, only for a column with a value not seen before, its parser on the new values."""
+    """Each text column of a batch through its parser: the values already parsed are looked up for all columns
+    in one `select` (of their indexes among the known texts); a column with a value not seen before goes
+    through its parser's `parse_new`."""
     known = {name: parser.known for name, parser in parsers.items()}  # one snapshot each (thread safety)
     ready = [name for name, k in known.items() if k is not None]
-    gathered = texts.select(e for name in ready for e in known[name].gather(name)) if ready else None
+    indexes = texts.select(known[name].index(name) for name in ready) if ready else None
     columns = []
     for name, parser in parsers.items():
-        unseen = gathered.get_column(_unseen(name)) if name in ready else None
-        if unseen is not None and (unseen.is_empty() or unseen[0] == 0):  # (a count, repeated on every row)
-            columns.append(gathered.get_column(name))
-        else:
-            columns.append(parser.parse_new(texts.get_column(name), known[name]))
+        text = texts.get_column(name)
+        if name in ready:
+            index = indexes.get_column(name)
+            if index.null_count() == text.null_count():  # every value seen before
+                columns.append(known[name].values[index].alias(name))  # (`[]`: a gather without a query)
+                continue
+        columns.append(parser.parse_new(text, known[name]))
     return pl.DataFrame(columns)
-
-
-def _unseen(name: str) -> str:
-    return f"{name}\x00unseen"
 
 
 @dataclass(frozen=True)
@@ -172,14 +171,12 @@ class _Known:
     values: pl.Series
     # Prepared once per cache state, not per batch: making an expression of an Enum dtype copies all its
     # categories (~7 ms for 50k), running it does not.
-    _prepared: dict[str, tuple[pl.Expr, pl.Expr]] = field(default_factory=dict, compare=False)
+    _prepared: dict[str, pl.Expr] = field(default_factory=dict, compare=False)
 
-    def gather(self, name: str) -> tuple[pl.Expr, pl.Expr]:
-        """For text column `name`: its values where seen before (null elsewhere), and how many were not."""
+    def index(self, name: str) -> pl.Expr:
+        """For text column `name`: each value's index among the known texts (null where not one of them)."""
         if name not in self._prepared:
-            index = pl.col(name).cast(self.enum, strict=False).to_physical()
-            unseen = index.null_count() - pl.col(name).null_count()
-            self._prepared[name] = (pl.lit(self.values).gather(index).alias(name), unseen.alias(_unseen(name)))
+            self._prepared[name] = pl.col(name).cast(self.enum, strict=False).to_physical().alias(name)
         return self._prepared[name]
 
 

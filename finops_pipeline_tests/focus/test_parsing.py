@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import polars as pl
 
+from finops_pipeline.focus import parsing
 from finops_pipeline.focus.parsing import (
     blank_columns_to_null,
     blank_to_null,
@@ -79,6 +80,27 @@ def test_distinct_parsers_together_give_each_parser_its_own_column_across_stream
     assert got.equals(expected)
     # Every 7th row has no unit; the rest: 10,000 rows each of "1 Hour", "10 GB", "100 Hours" less their 7th rows.
     assert dict(got["block"].value_counts().rows()) == {1: 8571, 10: 8571, 100: 8572, None: 4286}
+
+
+def test_distinct_parsers_past_their_cache_limit_parse_every_batch(monkeypatch):
+    """A column with more distinct values than a parse cache keeps (60, five new ones per batch, against a limit
+    of 25): once full, the cache stops learning and each batch parses the values it does not know, alongside
+    a column whose cache does not overflow."""
+    monkeypatch.setattr(parsing, "_DISTINCT_CACHE_LIMIT", 25)
+    rows = 6_000
+    frame = pl.LazyFrame(
+        {
+            "many": [None if i % 11 == 0 else str(i // 100) for i in range(rows)],
+            "few": [str(i % 3) for i in range(rows)],
+        }
+    )
+    double = lambda t: t.cast(pl.Int64) * 2  # noqa: E731
+    together = parse_each_distinct_together(
+        {"many": (pl.col("many"), double, pl.Int64), "few": (pl.col("few"), double, pl.Int64)}
+    )
+    with pl.Config(streaming_chunk_size=500):
+        got = frame.select(together.alias("parts")).unnest("parts").collect(engine="streaming")
+    assert got.equals(frame.select(double(pl.col("many")), double(pl.col("few"))).collect())
 
 
 def test_unparsed_text_names_only_non_blank_values_that_did_not_parse():
