@@ -5,7 +5,7 @@ row and column that did not parse (see `conform.py` and the source normalisers).
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -149,35 +149,29 @@ def _parse_columns(texts: pl.DataFrame, parsers: "dict[str, _DistinctParser]") -
     in one `select` (of their indexes among the known texts); a column with a value not seen before goes
     through its parser's `parse_new`."""
     known = {name: parser.known for name, parser in parsers.items()}  # one snapshot each (thread safety)
-    ready = [name for name, k in known.items() if k is not None]
-    indexes = texts.select(known[name].index(name) for name in ready) if ready else None
+    ready = {name: k for name, k in known.items() if k is not None}
+    indexes = texts.select(k.index for k in ready.values()) if ready else None
     columns = []
     for name, parser in parsers.items():
         text = texts.get_column(name)
-        if name in ready:
-            index = indexes.get_column(name)
-            if index.null_count() == text.null_count():  # every value seen before
-                columns.append(known[name].values[index].alias(name))  # (`[]`: a gather without a query)
-                continue
-        columns.append(parser.parse_new(text, known[name]))
+        index = indexes.get_column(name) if name in ready else None
+        if index is not None and index.null_count() == text.null_count():  # every value seen before
+            columns.append(ready[name].values[index].alias(name))  # (`[]`: a gather without a query)
+        else:
+            columns.append(parser.parse_new(text, known[name], index))
     return pl.DataFrame(columns)
 
 
 @dataclass(frozen=True)
 class _Known:
-    """The texts a parser has parsed (as an Enum) and their values, in the same order."""
+    """The texts a parser has parsed (as an Enum), their values in the same order, and `index`: the expression
+    giving each value of the text column its index among those texts (null where not one of them). It is made
+    once per cache state, not per batch: making an expression of an Enum dtype copies all its categories
+    (~7 ms for 50k), running it does not."""
 
     enum: pl.Enum
     values: pl.Series
-    # Prepared once per cache state, not per batch: making an expression of an Enum dtype copies all its
-    # categories (~7 ms for 50k), running it does not.
-    _prepared: dict[str, pl.Expr] = field(default_factory=dict, compare=False)
-
-    def index(self, name: str) -> pl.Expr:
-        """For text column `name`: each value's index among the known texts (null where not one of them)."""
-        if name not in self._prepared:
-            self._prepared[name] = pl.col(name).cast(self.enum, strict=False).to_physical().alias(name)
-        return self._prepared[name]
+    index: pl.Expr
 
 
 class _DistinctParser:
@@ -188,10 +182,10 @@ class _DistinctParser:
         self._parse, self._dtype = parse, dtype
         self.known: _Known | None = None
 
-    def parse_new(self, batch: pl.Series, known: _Known | None) -> pl.Series:
-        """`batch` parsed, with its values not in `known` parsed and added to the cache."""
+    def parse_new(self, batch: pl.Series, known: _Known | None, index: pl.Series | None) -> pl.Series:
+        """`batch` parsed, with its values not in `known` (`index`: their indexes there, from `known.index`)
+        parsed and added to the cache."""
         if known is not None:
-            index = batch.cast(known.enum, strict=False).to_physical()
             unseen = batch.is_not_null() & index.is_null()
             keys = pl.concat([known.enum.categories, batch.filter(unseen).unique()])
         else:
@@ -201,7 +195,7 @@ class _DistinctParser:
         values = parsed if known is None else pl.concat([known.values, parsed])
         enum = pl.Enum(keys)
         if keys.len() <= _DISTINCT_CACHE_LIMIT:
-            self.known = _Known(enum, values)
+            self.known = _Known(enum, values, pl.col(batch.name).cast(enum, strict=False).to_physical())
         return values.gather(batch.cast(enum, strict=False).to_physical()).alias(batch.name)
 
 
