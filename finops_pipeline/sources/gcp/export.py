@@ -36,7 +36,13 @@ from pathlib import Path
 
 import polars as pl
 
-from finops_pipeline.focus.parsing import blank_to_null, parse_each_distinct, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import (
+    blank_columns_to_null,
+    blank_to_null,
+    parse_each_distinct,
+    to_money,
+    to_utc_timestamp,
+)
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.files import csv_frame, paths_and_names
@@ -271,8 +277,11 @@ def _read_csv(source: Path | bytes, name: str) -> pl.LazyFrame:
         frame = csv_frame(source, columns=list(wanted), row_index_name=SOURCE_ROW).lazy()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise SourceFileError(name, f"cannot read CSV: {error}") from error
+    # Blank → null on the whole frame, each column trimmed once (`blank_to_null` per column trims twice).
+    text = [original for original, canonical in wanted.items() if EXPORT_COLUMNS[canonical] is Kind.TEXT]
+    frame = blank_columns_to_null(frame, text)
     leaves = {canonical: (pl.col(original), pl.String) for original, canonical in wanted.items()}
-    return _select_export_columns(frame, leaves, name, blank=blank_to_null)
+    return _select_export_columns(frame, leaves, name, blank=lambda blanked: blanked)
 
 
 def _flatten(schema: pl.Schema | dict, prefix: str = "", parent: pl.Expr | None = None):

@@ -188,6 +188,9 @@ _SHARE = "__fee_share"
 _UNUSED_COST = "__unused_cost"
 _UNUSED_QUANTITY = "__unused_quantity"
 _COPY = "__copy"
+# Which derived row an output row is (booleans, see `billing_export_to_focus`), and a Credit row's credit.
+_UNUSED_ROW, _COMMITTED_PART, _ON_DEMAND_PART, _CREDIT_ROW = "__unused", "__committed", "__on_demand", "__credit"
+_ROW_CREDIT = "__credit_of_row"
 _PART = "__committed_part"
 _CREDITS_UNUSABLE = "__credits_unusable"
 _TAGS = "__tags"  # struct: the row's FOCUS Tags and what in its label columns did not parse
@@ -272,23 +275,30 @@ def billing_export_to_focus(
     copies = pl.int_ranges(0, 1 + n_credits + extra, dtype=pl.UInt32)
     is_credit = (pl.col(_COPY) > 0) & (pl.col(_COPY) <= n_credits)
     is_extra = pl.col(_COPY) > n_credits
-    overrides = [
-        (is_extra & ~split, _unused_row_overrides()),
-        ((pl.col(_COPY) == 0) & split, _committed_part_overrides()),
-        (is_extra & split, _on_demand_part_overrides()),
-        (is_credit, _credit_row_overrides()),
-    ]
+    # Which copy a row is, and a Credit copy's credit, are columns worked out once: polars would compute them
+    # again in each of the ~25 column expressions that read them (no common sub-expressions across a select).
+    kinds = {
+        _UNUSED_ROW: (is_extra & ~split, _unused_row_overrides()),
+        _COMMITTED_PART: ((pl.col(_COPY) == 0) & split, _committed_part_overrides()),
+        _ON_DEMAND_PART: (is_extra & split, _on_demand_part_overrides()),
+        _CREDIT_ROW: (is_credit, _credit_row_overrides()),
+    }
+    credit = pl.col(_SEPARATE).list.get(pl.col(_COPY).cast(pl.Int64) - 1, null_on_oob=True)
 
     def column(name: str) -> pl.Expr:
         expr = pl.col(name)
-        for applies, replacements in overrides:
+        for kind, (_, replacements) in kinds.items():
             if name in replacements:
-                expr = pl.when(applies).then(replacements[name]).otherwise(expr)
+                expr = pl.when(pl.col(kind)).then(replacements[name]).otherwise(expr)
         return expr
 
     return (
         rows.with_columns(copies.alias(_COPY))
         .explode(_COPY)
+        .with_columns(
+            *[applies.alias(kind) for kind, (applies, _) in kinds.items()],
+            pl.when(is_credit).then(credit).alias(_ROW_CREDIT),
+        )
         .select(
             *[column(name).cast(dtype).alias(name) for name, dtype in FOCUS_TABLE_SCHEMA.items()],
             column(CREDITS_COLUMN).alias(CREDITS_COLUMN),
@@ -810,8 +820,8 @@ def _derived_credits() -> pl.Expr:
 
 
 def _credit_row_overrides() -> dict[str, pl.Expr]:
-    """A derived Credit row: its charge's row with these columns replaced (`_COPY` = n picks credit n)."""
-    credit = pl.col(_SEPARATE).list.get(pl.col(_COPY).cast(pl.Int64) - 1, null_on_oob=True).struct.field
+    """A derived Credit row: its charge's row with these columns replaced (`_ROW_CREDIT`: its credit)."""
+    credit = pl.col(_ROW_CREDIT).struct.field
     amount = credit("amount")
     nothing = pl.lit(None)
     return {
