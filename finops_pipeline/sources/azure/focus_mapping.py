@@ -148,6 +148,7 @@ def cost_export_to_focus(
             with_all_columns(export).select(*_TEXT, *_NUMBERS, *_DATES, SOURCE_FILE, SOURCE_ROW),
             [c for c in (*_TEXT, *_DATES) if c not in _DISTINCT_ONLY],
         )
+        .with_columns(__id_last=_resource_id_last_segment())
         .with_columns(**_row_values(), **_distinct_parts(tables))
         .unnest(_DISTINCT)
         .with_columns(**_distinct_values(tables))
@@ -288,9 +289,7 @@ def _lookup(text: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
 
 def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
     """One struct per group of derived values, each computed once per distinct input text."""
-    resource_type, resource_name = pl.col("ResourceType"), pl.col("ResourceName")
-    # The resource id is parsed only where the export lacks the resource type or name it gives.
-    id_needed = resource_type.is_null() | resource_name.is_null()
+    resource_id, last = pl.col("ResourceId"), pl.col("__id_last")
     distinct = {
         "__date_parts": (pl.col("Date"), _date_parts, _DATE_PARTS),
         "__period_start_parts": (pl.col("BillingPeriodStartDate"), _period_start_parts, _PERIOD_START_PARTS),
@@ -310,7 +309,9 @@ def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
         # without its last segment (the scope: a resource group's resources of one type share it), which
         # is then put back (`_distinct_values`).
         "__id_parts": (
-            pl.when(id_needed).then(pl.col("ResourceId")).str.replace(r"[^/]*$", ""),
+            pl.when(last.is_not_null()).then(
+                resource_id.str.slice(0, resource_id.str.len_chars() - last.str.len_chars())  # (2.5× a regex)
+            ),
             _id_parts,
             _ID_PARTS,
         ),
@@ -329,11 +330,15 @@ def _distinct_parts(tables: _LookupTables) -> dict[str, pl.Expr]:
             pl.String,
         ),
     }
-    return {
-        _DISTINCT: parse_each_distinct_together(distinct),  # unnested into the names above
-        # Nulls first, then the regex: a regex runs on every row of its input, a when/then does not skip any.
-        "__id_last": pl.when(id_needed).then(pl.col("ResourceId")).str.extract(r"[^/]*$", 0),
-    }
+    return {_DISTINCT: parse_each_distinct_together(distinct)}  # unnested into the names above
+
+
+def _resource_id_last_segment() -> pl.Expr:
+    """The resource id's last segment, on rows whose export lacks the resource type or name (the only rows
+    whose id is parsed). Nulls first, then the regex: a regex runs on every row of its input, a when/then
+    does not skip any."""
+    id_needed = pl.col("ResourceType").is_null() | pl.col("ResourceName").is_null()
+    return pl.when(id_needed).then(pl.col("ResourceId")).str.extract(r"[^/]*$", 0)
 
 
 def _distinct_values(tables: _LookupTables) -> dict[str, pl.Expr]:
