@@ -195,7 +195,9 @@ class _DistinctParser:
         values = parsed if known is None else pl.concat([known.values, parsed])
         enum = pl.Enum(keys)
         if keys.len() <= _DISTINCT_CACHE_LIMIT:
-            self.known = _Known(enum, values, pl.col(batch.name).cast(enum, strict=False).to_physical())
+            # As UInt32, polars' index type: `values[index]` takes it as it is (another type is checked and cast).
+            index_expr = pl.col(batch.name).cast(enum, strict=False).to_physical().cast(pl.UInt32)
+            self.known = _Known(enum, values, index_expr)
         return values.gather(batch.cast(enum, strict=False).to_physical()).alias(batch.name)
 
 
