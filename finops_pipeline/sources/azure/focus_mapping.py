@@ -617,7 +617,9 @@ def _cost_stages() -> list[dict[str, pl.Expr]]:
         # savings plan (its cost, as the purchase's EffectiveCost is 0), the pricing quantity for a reservation.
         "__commitment_quantity": pl.when(pl.col("__status").is_not_null() | buys_commitment).then(
             pl.when(commitment_kind == "Spend")
-            .then(pl.when(buys_commitment).then(cost).otherwise(pl.col("__effective")) / rate)
+            .then(
+                decimal_product(pl.when(buys_commitment).then(cost).otherwise(pl.col("__effective")), divided_by=rate)
+            )
             .when(commitment_kind == "Usage")
             .then(decimal_product(pl.col("__pricing_quantity"), pl.coalesce("__normalisation_ratio", _ONE)))
         ),
@@ -683,7 +685,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "PricingCurrencyContractedUnitPrice": pl.when(has_pricing_currency).then(
             _not_for_tax(decimal_product(pl.col("__price"), block))
         ),
-        "PricingCurrencyEffectiveCost": pl.when(has_pricing_currency).then(effective / rate),
+        "PricingCurrencyEffectiveCost": pl.when(has_pricing_currency).then(decimal_product(effective, divided_by=rate)),
         "PricingCurrencyListUnitPrice": pl.when(has_pricing_currency & is_mca).then(
             _not_for_tax(decimal_product(payg_price, block))
         ),

@@ -333,3 +333,19 @@ def test_assert_reconciles_compares_per_day(tmp_path):
     focus = to_focus(export, default_lookups()).with_columns(pl.col("BilledCost") * 2)
     with pytest.raises(AssertionError):
         assert_reconciles(export, focus)
+
+
+def test_a_pricing_currency_cost_too_large_for_a_decimal_is_null_not_a_failed_file(tmp_path, open_data):
+    """PricingCurrencyEffectiveCost = EffectiveCost / ExchangeRatePricingToBilling. A garbage rate (1e-10) makes
+    row 2's quotient 1e30, beyond Decimal(38, 10): that value is null; the file and its other rows still map."""
+    path = tmp_path / "export.csv"
+    path.write_text(
+        f"{EA_HEADER},CostInBillingCurrency,Quantity,PricingCurrency,ExchangeRatePricingToBilling\n"
+        "1,EUR,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,9.00,1,USD,0.9\n"
+        "1,EUR,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,100000000000000000000,1,USD,0.0000000001\n"
+    )
+    first, garbage = to_focus(scan_cost_export([path]), open_data).iter_rows(named=True)
+
+    assert first["PricingCurrencyEffectiveCost"] == Decimal(10)  # 9.00 EUR / 0.9 EUR per USD
+    assert garbage["PricingCurrencyEffectiveCost"] is None
+    assert garbage["BilledCost"] == garbage["EffectiveCost"] == Decimal("1e20")
