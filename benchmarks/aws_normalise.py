@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from finops_pipeline.sources.aws.focus_mapping import STREAMING_CHUNK_ROWS
+from finops_pipeline.sources.files import STREAMING_CHUNK_ROWS
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / ".data"

@@ -29,7 +29,7 @@ def run_counted(provider: str, rows: int) -> None:
     import finops_pipeline.sources.azure
     import finops_pipeline.sources.focus_export
     import finops_pipeline.sources.gcp.focus_mapping  # noqa: F401 (imported here, so not counted)
-    from finops_pipeline.sources.aws.focus_mapping import STREAMING_CHUNK_ROWS
+    from finops_pipeline.sources.files import STREAMING_CHUNK_ROWS
 
     source = generate(provider, rows)
     subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())], check=True, capture_output=True)

@@ -82,7 +82,7 @@ def generate(rows: int) -> Path:
 def measure(kind: str, source: Path, output: Path) -> dict:
     import polars as pl
 
-    from finops_pipeline.sources.aws.focus_mapping import STREAMING_CHUNK_ROWS
+    from finops_pipeline.sources.files import STREAMING_CHUNK_ROWS
     from finops_pipeline.sources.kubernetes import scan_opencost_csv
 
     cpu_before, started = _cpu_seconds(), time.perf_counter()

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from aws_normalise import DATA_DIR, _cpu_seconds, best_of
 
-from finops_pipeline.sources.aws.focus_mapping import STREAMING_CHUNK_ROWS
+from finops_pipeline.sources.files import STREAMING_CHUNK_ROWS
 
 SHARED = (Path(__file__).resolve().parent.parent / ".." / "shared" / "data").resolve()
 SAMPLES = {

@@ -55,9 +55,10 @@ from finops_pipeline.focus import CORE_TABLE_SCHEMA, MONEY, REASON
 from finops_pipeline.settings import finops_home
 from finops_pipeline.sources import azure, focus_export
 from finops_pipeline.sources.aws.cur import cur_source_totals, scan_cur
-from finops_pipeline.sources.aws.focus_mapping import STREAMING_CHUNK_ROWS, cur_to_focus
+from finops_pipeline.sources.aws.focus_mapping import cur_to_focus
 from finops_pipeline.sources.aws.manifest import billing_periods_for_days, find_latest_assemblies
 from finops_pipeline.sources.errors import SourceFileError
+from finops_pipeline.sources.files import STREAMING_CHUNK_ROWS
 from finops_pipeline.sources.gcp.export import billing_export_source_totals, scan_billing_export
 from finops_pipeline.sources.gcp.focus_mapping import billing_export_to_focus
 

@@ -23,10 +23,16 @@ from pathlib import Path
 
 import polars as pl
 
-from finops_pipeline.focus.parsing import blank_to_null, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import blank_columns_to_null, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
-from finops_pipeline.sources.files import leading_bytes, paths_and_names, text_where_types_differ
+from finops_pipeline.sources.files import (
+    csv_frame,
+    csv_source,
+    leading_bytes,
+    paths_and_names,
+    text_where_types_differ,
+)
 
 SOURCE_FILE = "x_SourceFile"
 SOURCE_ROW = "x_SourceRowNumber"
@@ -219,8 +225,8 @@ def _scan_file(path: Path, name: str) -> pl.LazyFrame:
     if magic == b"PAR1":
         frame, headers = _scan_parquet(path, name)
         return _select_mapped_columns(frame, headers, name, blank=_empty_to_null, blank_tag=_empty_to_null)
-    frame, headers = _read_csv(path, name, magic)
-    return _select_mapped_columns(frame, headers, name, blank=blank_to_null, blank_tag=_whitespace_to_null)
+    frame, headers = _read_csv(path, name, magic)  # its text columns are blank → null already
+    return _select_mapped_columns(frame, headers, name, blank=lambda blanked: blanked, blank_tag=_whitespace_to_null)
 
 
 def _scan_parquet(path: Path, name: str) -> tuple[pl.LazyFrame, dict[str, str]]:
@@ -234,24 +240,22 @@ def _scan_parquet(path: Path, name: str) -> tuple[pl.LazyFrame, dict[str, str]]:
 
 
 def _read_csv(path: Path, name: str, magic: bytes) -> tuple[pl.LazyFrame, dict[str, str]]:
-    """Read the needed columns of a CSV export, all as text. Eager, so a truncated gzip fails here, by name."""
+    """The needed columns of a CSV export, all as text, CUR text columns blank → null. Read eagerly (a broken
+    file fails here, by name) unless it is larger than `EAGER_CSV_MAX_BYTES`, then scanned lazily."""
     try:
-        source: Path | bytes = path
         if magic.startswith(b"PK"):  # legacy CUR's ZIP option: one CSV inside
             with zipfile.ZipFile(path) as archive:
-                source = archive.read(archive.namelist()[0])
+                source: Path | bytes = archive.read(archive.namelist()[0])
+        else:
+            source = csv_source(path)
         headers = _canonical_headers(pl.read_csv(source, n_rows=0, infer_schema=False).columns)
         wanted = [original for original, canonical in headers.items() if _is_mapped(canonical)]
-        frame = pl.read_csv(
-            source,
-            columns=wanted,
-            infer_schema=False,
-            row_index_name=SOURCE_ROW,
-            row_index_offset=1,
-        )
+        frame = csv_frame(source, columns=wanted, row_index_name=SOURCE_ROW).lazy()
     except (pl.exceptions.PolarsError, OSError, EOFError, zipfile.BadZipFile, IndexError) as error:
         raise SourceFileError(name, f"cannot read CSV: {error}") from error
-    return frame.lazy(), headers
+    # Each column trimmed once (`blank_to_null` per column trims twice). Tag values stay verbatim.
+    text = [original for original in wanted if CUR_COLUMNS.get(headers[original]) in (Kind.TEXT, Kind.ACCOUNT)]
+    return blank_columns_to_null(frame, text), headers
 
 
 def _canonical_headers(columns: Sequence[str]) -> dict[str, str]:

@@ -140,12 +140,6 @@ AWS_TAG_KEYS = {
     "elasticmapreduce_job_flow_id": "elasticmapreduce:job-flow-id",
 }
 
-# FOCUS rows are wide (63 columns, 13 of them Decimal(38, 10), a JSON tag object). Polars' default streaming
-# morsel follows the input's row groups (100k+ rows in CUR parquet) and keeps ~1.8 GB in flight on 5M rows;
-# 20k-row morsels keep it near 1 GB at the same speed (benchmarks/aws_normalise.py). Collect or sink the
-# mapped frame inside `pl.Config(streaming_chunk_size=STREAMING_CHUNK_ROWS)`.
-STREAMING_CHUNK_ROWS = 20_000
-
 _PARSE_PROBLEMS = "__parse_problems"
 _UNUSED = "__unused_commitment"
 _UNUSED_HOURS = "__unused_reservation_hours"

@@ -152,6 +152,39 @@ def test_gzip_zip_and_plain_csv_read_the_same(tmp_path):
     assert frames[0].equals(frames[1]) and frames[0].equals(frames[2])
 
 
+def test_large_csv_files_are_scanned_lazily_and_read_the_same(monkeypatch, tmp_path):
+    """Above EAGER_CSV_MAX_BYTES a CUR CSV (plain, gzip or zip) is a lazy scan_csv: bounded memory, same rows."""
+    from finops_pipeline.sources import files
+
+    plain = tmp_path / "koku.csv"
+    plain.write_bytes(gzip.decompress(KOKU_GZ.read_bytes()))
+    eager = scan_cur([KOKU_GZ, plain]).drop("x_SourceFile").collect()
+    monkeypatch.setattr(files, "EAGER_CSV_MAX_BYTES", 0)
+    assert "SCAN" in scan_cur([plain]).explain()
+    lazy = scan_cur([KOKU_GZ, plain]).drop("x_SourceFile").collect()
+    assert lazy.height == 2 * 13_380 and lazy.equals(eager)
+
+
+def test_csv_text_is_trimmed_and_placeholders_are_null_but_tags_stay_verbatim(tmp_path):
+    path = tmp_path / "dirty.csv"
+    header = ["lineItem/LineItemType", "lineItem/UnblendedCost", "lineItem/UsageStartDate", "lineItem/UsageEndDate"]
+    header += ["bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate", "bill/PayerAccountId"]
+    header += ["lineItem/CurrencyCode", "lineItem/ProductCode", "resourceTags/user:Team"]
+    fixed = ["Usage", "1", "2024-05-01T00:00:00Z", "2024-05-01T01:00:00Z", "2024-05-01T00:00:00Z"]
+    fixed += ["2024-06-01T00:00:00Z"]
+    rows = [
+        [*fixed, " 123456789012 ", "USD", "  AmazonEC2\t", "  web "],
+        [*fixed, "\u00a0", "USD", "NULL", " "],
+        [*fixed, "", "USD", " null ", "NULL"],
+    ]
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    cur = scan_cur([path]).collect()
+    assert cur["line_item_product_code"].to_list() == ["AmazonEC2", None, None]
+    assert cur["bill_payer_account_id"].to_list() == ["123456789012", None, None]
+    assert cur["resource_tags_user_Team"].to_list() == ["  web ", None, "NULL"]
+
+
 def test_csv_and_parquet_mix_as_text():
     """A CSV and a parquet in one billing period: money is text in both, so nothing is parsed twice."""
     cur = scan_cur([WORKSHOP["Dec"], DATA / "koku" / "2023-06-01.csv"])
