@@ -30,7 +30,9 @@ def _cast(name: str, dtype: pl.DataType, source_dtype: pl.DataType) -> pl.Expr:
 
         return to_utc_timestamp(column)
     if dtype == MONEY and source_dtype == pl.String:
-        return column.str.strip_chars().cast(MONEY, strict=False)
+        from finops_pipeline.focus.parsing import MONEY_IN_RANGE
+
+        return column.str.strip_chars().cast(MONEY_IN_RANGE, strict=False).cast(MONEY)
     return column.cast(dtype, strict=False)
 
 

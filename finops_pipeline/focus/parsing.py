@@ -38,33 +38,55 @@ def to_utc_timestamp(expr: pl.Expr) -> pl.Expr:
 NULL_TEXTS = ("", "NULL", "null", "None", "N/A")
 
 
+# Largest magnitude a money or quantity value may have. Decimal(38, 10) holds up to 1e28, but polars fails a
+# whole sum on an overflow, so one garbage value (a 9e27 cost) would fail every total of its file; below 1e24,
+# 10,000 of them still add up. The largest real values are far below it (a petabyte-month in byte-seconds is
+# ~2.6e21).
+MONEY_LIMIT = 1e24
+MONEY_IN_RANGE = pl.Decimal(MONEY.precision - 4, MONEY.scale)  # what a cast to it does not null: |value| < 1e24
+OUT_OF_RANGE = f"is out of range (magnitude {MONEY_LIMIT:.0e} or more)"
+
+
 def to_money(expr: pl.Expr) -> pl.Expr:
     """Text or number → Decimal(38, 10); plain and E-notation accepted, surrounding whitespace ignored,
-    anything else → null.
+    anything else (and a magnitude of `MONEY_LIMIT` or more) → null.
 
     Cast as it is first (the decimal cast takes no whitespace, so what it reads had none to trim); only the
     values that fail, exact placeholders ("NULL") set aside, are trimmed and cast again. Trimming builds a new
     string per value, and in most streaming batches no value is left, so the retry is one all-null column."""
     text = expr.cast(pl.String)
-    plain = text.cast(MONEY, strict=False)
+    plain = text.cast(MONEY_IN_RANGE, strict=False)
     unread = pl.when(plain.is_null() & ~text.is_in(NULL_TEXTS)).then(text)
-    return pl.coalesce(plain, unread.str.strip_chars().cast(MONEY, strict=False))
+    return pl.coalesce(plain, unread.str.strip_chars().cast(MONEY_IN_RANGE, strict=False)).cast(MONEY)
 
 
-# Largest product (or quotient) we let Decimal(38, 10) compute; beyond it polars raises for the whole frame.
-_DECIMAL_PRODUCT_LIMIT = 1e26
+def number_to_money(expr: pl.Expr) -> pl.Expr:
+    """A numeric column (integer, float or decimal) → Decimal(38, 10); null for NaN, infinities and magnitudes
+    of `MONEY_LIMIT` or more (a cast of a float too large for the decimal raises, even when not strict).
+
+    Floats are cast as they are, binary fraction and all (0.07 → 0.0700000000, 1234567.89 → 1234567.8899999998);
+    `to_money(expr.cast(pl.String))` reads their shortest text instead, exact but slower."""
+    return pl.when(expr.abs() < MONEY_LIMIT).then(expr).cast(MONEY, strict=False)
+
+
+def unreadable_number(column: str, unparsed: pl.Expr) -> pl.Expr:
+    """`<column>: '<text>' is not a number`, or `… is out of range` for a number of magnitude `MONEY_LIMIT` or
+    more, where `unparsed` (the text of the values that did not parse, null elsewhere) is not null."""
+    too_large = unparsed.cast(pl.Float64, strict=False).is_not_nan()  # a float, yet not a decimal in range
+    why = pl.when(too_large).then(pl.lit(OUT_OF_RANGE))
+    return pl.format(f"{column}: '{{}}' {{}}", unparsed, why.otherwise(pl.lit("is not a number")))
 
 
 def decimal_product(*factors: pl.Expr, divided_by: pl.Expr | None = None) -> pl.Expr:
-    """Decimal(38, 10) product of `factors`, then divided by `divided_by` if given; null where a step would not
-    fit or the divisor is 0. polars raises for the whole frame on an overflow or a division by zero (even on
+    """Decimal(38, 10) product of `factors`, then divided by `divided_by` if given; null where it would reach
+    `MONEY_LIMIT` or the divisor is 0. polars raises for the whole frame on an overflow or a division by zero (even on
     rows a `when` does not use), so a garbage value would otherwise fail every row instead of leaving one null."""
     estimate = pl.lit(1.0)
     for factor in factors:
         estimate = estimate * factor.cast(pl.Float64)
-    fits = estimate.abs() < _DECIMAL_PRODUCT_LIMIT
+    fits = estimate.abs() < MONEY_LIMIT
     if divided_by is not None:
-        fits = fits & (divided_by != 0) & ((estimate / divided_by.cast(pl.Float64)).abs() < _DECIMAL_PRODUCT_LIMIT)
+        fits = fits & (divided_by != 0) & ((estimate / divided_by.cast(pl.Float64)).abs() < MONEY_LIMIT)
     first, *rest = factors
     product = pl.when(fits).then(first)
     for factor in rest:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from finops_pipeline.focus.parsing import blank_columns_to_null, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import blank_columns_to_null, number_to_money, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.files import (
@@ -181,7 +181,7 @@ def scan_cur(files: Sequence[Path], *, source_names: Sequence[str] | None = None
 
 def parse_number(column: str, dtype: pl.DataType) -> pl.Expr:
     """The column as Decimal(38, 10): text is parsed (null when it is not a number), numbers are cast."""
-    return to_money(pl.col(column)) if dtype == pl.String else pl.col(column).cast(MONEY)
+    return to_money(pl.col(column)) if dtype == pl.String else number_to_money(pl.col(column))
 
 
 def parse_timestamp(column: str, dtype: pl.DataType) -> pl.Expr:
@@ -321,7 +321,7 @@ def _normalise(expr: pl.Expr, kind: Kind, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return expr
     if kind is Kind.NUMBER:
-        return expr.cast(MONEY, strict=False)
+        return number_to_money(expr)
     if kind is Kind.TIMESTAMP and isinstance(dtype, pl.Datetime):
         # CUR parquet timestamps are UTC; polars reads some of them as naive.
         utc = expr.dt.replace_time_zone("UTC") if dtype.time_zone is None else expr.dt.convert_time_zone("UTC")

@@ -27,6 +27,8 @@ from finops_pipeline.focus.parsing import (
     parse_each_distinct,
     to_money,
     to_utc_timestamp,
+    unparsed_text,
+    unreadable_number,
 )
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
 from finops_pipeline.sources.aws.cur import (
@@ -211,19 +213,17 @@ def _typed_source_columns(schema: pl.Schema) -> list[pl.Expr]:
 
 
 def _parse_problems(schema: pl.Schema) -> pl.Expr:
-    """`<column>: '<text>' is not a number|date` for every text value that did not parse ("; "-joined)."""
+    """`<column>: '<text>' is not a number|date` (or a number out of range: `unreadable_number`) for every
+    text value that did not parse ("; "-joined)."""
     problems = []
     for column, kind in CUR_COLUMNS.items():
         if kind not in (Kind.NUMBER, Kind.TIMESTAMP) or schema[column] != pl.String:
             continue
-        parsed = parse_number(column, pl.String) if kind is Kind.NUMBER else parse_timestamp(column, pl.String)
-        text = blank_to_null(pl.col(column))
-        what = "a number" if kind is Kind.NUMBER else "a date"
-        problems.append(
-            pl.when(parsed.is_null() & text.is_not_null()).then(
-                pl.format(f"{column}: '{{}}' is not {what}", pl.col(column))
-            )
-        )
+        if kind is Kind.NUMBER:
+            problems.append(unreadable_number(column, unparsed_text(parse_number(column, pl.String), pl.col(column))))
+        else:
+            failed = parse_timestamp(column, pl.String).is_null() & blank_to_null(pl.col(column)).is_not_null()
+            problems.append(pl.format(f"{column}: '{{}}' is not a date", pl.when(failed).then(pl.col(column))))
     return _join_reasons(problems)
 
 

@@ -67,6 +67,7 @@ from finops_pipeline.focus.parsing import (
     to_money,
     to_utc_timestamp,
     unparsed_text,
+    unreadable_number,
 )
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, QUANTITY, TIMESTAMP
 from finops_pipeline.sources.azure.cost_export import (
@@ -171,19 +172,16 @@ def _number_problems() -> pl.Expr:
     unparsed = {c: unparsed_text(pl.col(f"__{c}"), pl.col(c)) for c in _NUMBERS}
     cost_missing = pl.col("__CostInBillingCurrency").is_null() & unparsed["CostInBillingCurrency"].is_null()
     return _problems(
-        [(c, text, "a number") for c, text in unparsed.items()], missing={"CostInBillingCurrency": cost_missing}
+        [unreadable_number(c, text) for c, text in unparsed.items()], missing={"CostInBillingCurrency": cost_missing}
     )
 
 
-def _problems(unparsed: list[tuple[str, pl.Expr, str]], *, missing: dict[str, pl.Expr]) -> pl.Expr:
-    """`<column>: '<text>' is not <what>` for each value there that did not parse (`unparsed`: its text on
-    those rows, null elsewhere), `<column>: missing` for each essential that is not there ("; "-joined, null
-    when none)."""
-    reasons = [
-        pl.when(text.is_not_null()).then(pl.format(f"{column}: '{{}}' is not {what}", text))
-        for column, text, what in unparsed
+def _problems(unread: list[pl.Expr], *, missing: dict[str, pl.Expr]) -> pl.Expr:
+    """The reasons in `unread` (each null where its value parsed) and `<column>: missing` for each essential
+    that is not there, "; "-joined; null when none."""
+    reasons = unread + [
+        pl.when(is_missing).then(pl.lit(f"{column}: missing")) for column, is_missing in missing.items()
     ]
-    reasons += [pl.when(is_missing).then(pl.lit(f"{column}: missing")) for column, is_missing in missing.items()]
     return _join_reasons(reasons)
 
 
@@ -375,7 +373,7 @@ def _distinct_values(tables: _LookupTables) -> dict[str, pl.Expr]:
         "__charge_day": pl.coalesce(date.field("start"), start).dt.date(),
         "__date_problems": _problems(
             [
-                (column, pl.when(value.is_null()).then(pl.col(column)), "a date")
+                pl.format(f"{column}: '{{}}' is not a date", pl.when(value.is_null()).then(pl.col(column)))
                 for column, value in [
                     ("Date", date.field("start")),
                     ("BillingPeriodStartDate", period_start.field("start")),

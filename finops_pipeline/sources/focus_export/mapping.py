@@ -36,11 +36,14 @@ import polars as pl
 from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
     NULL_TEXTS,
+    OUT_OF_RANGE,
     decimal_product,
     lookup,
+    number_to_money,
     parse_each_distinct_together,
     to_money,
     to_utc_timestamp,
+    unreadable_number,
 )
 from finops_pipeline.focus.schema import FOCUS_COLUMNS, FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP, FocusColumn
 from finops_pipeline.sources.focus_export.columns import (
@@ -165,7 +168,7 @@ def _with_parsed_headers(
             if dtype == pl.Null:
                 continue
             if column.dtype == MONEY:
-                first.append((raw.cast(MONEY, strict=False) if dtype.is_numeric() else to_money(raw)).alias(name))
+                first.append((number_to_money(raw) if dtype.is_numeric() else to_money(raw)).alias(name))
             elif column.dtype == TIMESTAMP and isinstance(dtype, pl.Datetime | pl.Date):
                 first.append(_typed_date(raw, dtype).alias(name))
             elif column.dtype == TIMESTAMP:
@@ -217,14 +220,15 @@ def _typed_value(header: str, dtype: pl.DataType, column: FocusColumn) -> tuple[
     if target in (MONEY, TIMESTAMP):
         value = pl.col(_PARSED + header)
         if target == MONEY and dtype.is_numeric():
-            return value, _problem(raw.is_not_null() & value.is_null(), header, "is out of range")
+            return value, _problem(raw.is_not_null() & value.is_null(), header, OUT_OF_RANGE)
         if target == TIMESTAMP and isinstance(dtype, pl.Datetime | pl.Date):
             return value, _problem(raw.is_not_null() & value.is_null(), header, "is not a plausible date")
         # A value that did not parse is a problem unless it is blank; the blank test runs on those rows only.
         text = raw.cast(pl.String)
         unparsed = _blank_to_null(pl.when(value.is_null() & ~_is_null_text(text)).then(text))
-        what = "is not a number" if target == MONEY else "is not a date"
-        return value, pl.format(f"{header}: '{{}}' {what}", unparsed)
+        if target == MONEY:
+            return value, unreadable_number(header, unparsed)
+        return value, pl.format(f"{header}: '{{}}' is not a date", unparsed)
     if column.allowed_values and dtype == pl.String:
         return pl.when(_is_spelled(raw, column)).then(raw).otherwise(pl.col(_RESPELLED + header)), None
     if column.allowed_values:

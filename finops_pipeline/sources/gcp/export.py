@@ -39,6 +39,7 @@ import polars as pl
 from finops_pipeline.focus.parsing import (
     blank_columns_to_null,
     blank_to_null,
+    number_to_money,
     parse_each_distinct,
     to_money,
     to_utc_timestamp,
@@ -336,7 +337,7 @@ def exact_decimal(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return to_money(expr)
     if dtype == pl.Null:
         return pl.lit(None, dtype=MONEY)
-    return expr.cast(MONEY, strict=False)
+    return number_to_money(expr)
 
 
 def _normalise_records(expr: pl.Expr, kind: Kind, dtype: pl.DataType) -> pl.Expr:
@@ -390,7 +391,7 @@ def _as_text(column: str, dtype: pl.DataType) -> pl.Expr:
 
 def parse_number(column: str, dtype: pl.DataType) -> pl.Expr:
     """The column as Decimal(38, 10): text is parsed (null when it is not a number), decimals are kept."""
-    return to_money(pl.col(column)) if dtype == pl.String else pl.col(column).cast(MONEY)
+    return to_money(pl.col(column)) if dtype == pl.String else number_to_money(pl.col(column))
 
 
 def parse_timestamp(column: str, dtype: pl.DataType) -> pl.Expr:

@@ -88,6 +88,7 @@ from finops_pipeline.focus.parsing import (
     parse_each_distinct_together,
     to_utc_timestamp,
     unparsed_text,
+    unreadable_number,
 )
 from finops_pipeline.focus.schema import FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP
 from finops_pipeline.sources.gcp.export import (
@@ -440,9 +441,12 @@ def _parsed(column: str) -> str:
 
 
 def _unparsed(column: str, parsed: pl.Expr, what: str, text: pl.Expr | None = None) -> pl.Expr:
-    """`<column>: '<text>' is not <what>` where non-blank text (the column's, unless given) did not parse."""
+    """`<column>: '<text>' is not <what>` where non-blank text (the column's, unless given) did not parse (a
+    number's reason may also be that it is out of range: `unreadable_number`)."""
     failed = unparsed_text(parsed, pl.col(column) if text is None else text)
     shown = pl.when(failed.str.len_chars() > 200).then(failed.str.slice(0, 200) + "…").otherwise(failed)
+    if what == "a number":
+        return unreadable_number(column, shown)
     return pl.format(f"{column}: '{{}}' is not {what}", shown)
 
 

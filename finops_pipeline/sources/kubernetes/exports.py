@@ -36,7 +36,7 @@ from pathlib import Path
 
 import polars as pl
 
-from finops_pipeline.focus.parsing import parse_each_distinct, to_money, to_utc_timestamp
+from finops_pipeline.focus.parsing import MONEY_IN_RANGE, parse_each_distinct, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.files import csv_frame, csv_source, leading_bytes, paths_and_names
@@ -430,7 +430,8 @@ def _float(column: str, schema: pl.Schema) -> pl.Expr:
 
 def _money(column: str, schema: pl.Schema) -> pl.Expr:
     if schema[column] == pl.String:
-        return pl.col(column).cast(MONEY, strict=False)  # `to_money` without its trim, as for `_float`
+        # `to_money` without its trim, as for `_float`
+        return pl.col(column).cast(MONEY_IN_RANGE, strict=False).cast(MONEY)
     # Floats go through their shortest decimal text, so Decimal gets 0.1 and not 0.1000000000000000055….
     return to_money(pl.col(column).cast(pl.String))
 

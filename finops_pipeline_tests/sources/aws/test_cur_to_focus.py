@@ -598,26 +598,31 @@ def test_ri_upfront_fee_in_normalised_hours_where_the_row_has_a_factor(tmp_path,
 
 
 def test_ri_quantities_too_large_for_a_decimal_are_null_not_a_failed_file(tmp_path):
-    """A garbage factor or RI count whose product does not fit Decimal(38, 10): polars would raise for the whole
-    frame; the quantity (and its unit) is null on that row only, and the other row keeps its own."""
+    """A garbage factor or RI count whose product (× 8760 hours) is out of range: polars would raise for the
+    whole frame on an overflow; the quantity (and its unit) is null on that row only, and the other rows keep
+    their own. A factor out of range itself (1e24 or more: a sum of a few could overflow) is quarantined."""
     arn = "arn:aws:ec2:us-east-1:123456789012:reserved-instances/eeeeeeee-0000-0000-0000-000000000005"
     lease = ("2024-05-02T10:00:00.000Z", "2025-05-02T09:59:59.000Z", "1yr")
     path = write_csv(
         tmp_path / "ri_fee.csv",
         [*RI_FEE_HEADER, "lineItem/NormalizationFactor"],
         [
-            [*ri_fee_row(arn, "2", "2", "1051.2", *lease), "1e27"],
-            [*ri_fee_row(arn, "1e27", "1", "1051.2", *lease), "4"],
+            [*ri_fee_row(arn, "2", "2", "1051.2", *lease), "1e20"],
+            [*ri_fee_row(arn, "1e20", "1", "1051.2", *lease), "4"],
             [*ri_fee_row(arn, "2", "2", "1051.2", *lease), "4"],
+            [*ri_fee_row(arn, "2", "2", "1051.2", *lease), "9e27"],
         ],
     )
     rows = to_focus([path]).sort("x_SourceRowNumber").rows(named=True)
-    assert [(r["CommitmentDiscountQuantity"], r["CommitmentDiscountUnit"]) for r in rows] == [
+    assert [(r["CommitmentDiscountQuantity"], r["CommitmentDiscountUnit"]) for r in rows[:3]] == [
         (None, None),
         (None, None),
         (Decimal(2 * 8760 * 4), "Normalized Hours"),
     ]
-    assert [r["BilledCost"] for r in rows] == [Decimal("1051.2")] * 3
+    assert [r["BilledCost"] for r in rows] == [Decimal("1051.2")] * 4
+    assert [r[REASON] for r in rows] == [None] * 3 + [
+        "line_item_normalization_factor: '9e27' is out of range (magnitude 1e+24 or more)"
+    ]
 
 
 def test_ri_fee_rows_other_than_an_upfront_purchase(tmp_path):

@@ -349,3 +349,30 @@ def test_a_pricing_currency_cost_too_large_for_a_decimal_is_null_not_a_failed_fi
     assert first["PricingCurrencyEffectiveCost"] == Decimal(10)  # 9.00 EUR / 0.9 EUR per USD
     assert garbage["PricingCurrencyEffectiveCost"] is None
     assert garbage["BilledCost"] == garbage["EffectiveCost"] == Decimal("1e20")
+
+
+def test_costs_out_of_range_are_quarantined_and_the_file_still_adds_up(tmp_path, open_data):
+    """Two 9e27 costs each fit Decimal(38, 10) (< 1e28) but their sum does not, and polars fails a whole sum on
+    an overflow: the source totals of the file would fail. Costs of magnitude 1e24 or more are out of range,
+    so they are quarantined (cost null, counted as unparsed) and the file's totals reconcile."""
+    path = tmp_path / "export.csv"
+    path.write_text(
+        f"{EA_HEADER},CostInBillingCurrency,Quantity\n"
+        "1,EUR,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,1.25,1\n"
+        "1,EUR,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,9e27,1\n"
+        "1,EUR,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,-9E+27,1\n"
+        "1,EUR,2024-01-01,2024-01-31,2024-01-05,Usage,OnDemand,999999999999999999999999.99,1\n"
+    )
+    export = scan_cost_export([path], source_names=["export.csv"])
+    focus = to_focus(export, open_data)
+    assert focus[REASON].to_list() == [
+        None,
+        "CostInBillingCurrency: '9e27' is out of range (magnitude 1e+24 or more)",
+        "CostInBillingCurrency: '-9E+27' is out of range (magnitude 1e+24 or more)",
+        None,
+    ]
+    assert focus["BilledCost"].to_list() == [Decimal("1.25"), None, None, Decimal("999999999999999999999999.99")]
+    totals = cost_export_source_totals(export).collect()
+    assert totals["x_SourceCost"].to_list() == [Decimal("1000000000000000000000001.24")]
+    assert totals["x_UnparsedCostRows"].to_list() == [2]
+    assert_reconciles(export, focus)

@@ -363,6 +363,8 @@ def test_row_level_problems_name_column_and_value_and_keep_the_parsed_cost(tmp_p
         ['"$1,000.00"', "2025-05-01T00:00:00Z", "2025-05-02T00:00:00Z", "1", "", "", "p-1"],
         ["2.5", "2025-05-01T00:00:00Z", "5/1/25", "", "0.5", "3", "p-2"],
         ["4", "2025-05-01T00:00:00Z", "2025-05-03T30:00:00Z", "4", "", "", ""],
+        # fits Decimal(38, 10), but two such would overflow a sum (and fail the file's totals)
+        ["9e27", "2025-05-01T00:00:00Z", "2025-05-02T00:00:00Z", "1", "", "", ""],
     ]
     path = _write_csv(tmp_path / "dirty.csv", header, rows)
     out = _to_focus([path])
@@ -370,13 +372,14 @@ def test_row_level_problems_name_column_and_value_and_keep_the_parsed_cost(tmp_p
         "BilledCost: '$1,000.00' is not a number",
         "ChargePeriodStart: '5/1/25' is not a date",  # the shared parser reads it as year 25
         "ChargePeriodStart: '2025-05-03T30:00:00Z' is not a date",
+        "BilledCost: '9e27' is out of range (magnitude 1e+24 or more)",
     ]
-    assert out["BilledCost"].to_list() == [None, Decimal("2.5"), Decimal(4)]
-    assert out["x_ChargeDay"].to_list() == [date(2025, 5, 2), date(2025, 5, 1), date(2025, 5, 1)]
-    assert out["ContractedCost"].to_list() == [Decimal(1), Decimal("1.5"), Decimal(4)]  # 0.5 × 3 derived
-    assert out["SkuPriceId"].to_list() == ["p-1", "p-2", None]  # header "SkuPriceid" respelled
+    assert out["BilledCost"].to_list() == [None, Decimal("2.5"), Decimal(4), None]
+    assert out["x_ChargeDay"].to_list() == [date(2025, 5, 2), date(2025, 5, 1), date(2025, 5, 1), date(2025, 5, 2)]
+    assert out["ContractedCost"].to_list() == [Decimal(1), Decimal("1.5"), Decimal(4), Decimal(1)]  # 0.5 × 3
+    assert out["SkuPriceId"].to_list() == ["p-1", "p-2", None, None]  # header "SkuPriceid" respelled
     totals = focus_export_source_totals(scan_focus_export([path])).collect()
-    assert totals["x_UnparsedCostRows"].sum() == 1
+    assert totals["x_UnparsedCostRows"].sum() == 2
     assert totals["x_SourceCost"].sum() == Decimal("6.5")
 
 
