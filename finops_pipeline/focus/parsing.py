@@ -72,9 +72,11 @@ def number_to_money(expr: pl.Expr) -> pl.Expr:
 def unreadable_number(column: str, unparsed: pl.Expr) -> pl.Expr:
     """`<column>: '<text>' is not a number`, or `… is out of range` for a number of magnitude `MONEY_LIMIT` or
     more, where `unparsed` (the text of the values that did not parse, null elsewhere) is not null."""
-    too_large = unparsed.cast(pl.Float64, strict=False).is_not_nan()  # a float, yet not a decimal in range
-    why = pl.when(too_large).then(pl.lit(OUT_OF_RANGE))
-    return pl.format(f"{column}: '{{}}' {{}}", unparsed, why.otherwise(pl.lit("is not a number")))
+    # A float, yet not a decimal in range. The reason is null where `unparsed` is (most rows): a `when` that
+    # chose between two texts on every row would build one for every row of every batch.
+    too_large = unparsed.cast(pl.Float64, strict=False).is_not_nan()
+    why = pl.when(too_large).then(pl.lit(OUT_OF_RANGE)).when(unparsed.is_not_null()).then(pl.lit("is not a number"))
+    return pl.format(f"{column}: '{{}}' {{}}", unparsed, why)
 
 
 def decimal_product(*factors: pl.Expr, divided_by: pl.Expr | None = None) -> pl.Expr:
