@@ -59,8 +59,9 @@ def rule_violations(frame: pl.LazyFrame, *, cast_failures: dict[str, pl.Expr] | 
             pl.lit("BillingPeriodStart: not before BillingPeriodEnd")
         )
     )
-    joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
-    return pl.when(joined != "").then(joined).alias(REASON)  # all-null concat gives "", not null
+    from finops_pipeline.focus.parsing import join_reasons
+
+    return join_reasons(reasons).alias(REASON)
 
 
 def conform_to_focus(frame: pl.LazyFrame | pl.DataFrame) -> ConformResult:

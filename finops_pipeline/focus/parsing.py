@@ -79,6 +79,16 @@ def unreadable_number(column: str, unparsed: pl.Expr) -> pl.Expr:
     return pl.format(f"{column}: '{{}}' {{}}", unparsed, why)
 
 
+def join_reasons(reasons: Sequence[pl.Expr]) -> pl.Expr:
+    """The reasons (each null where it does not apply) "; "-joined; null where none applies.
+
+    The empty join is made null by `replace`, not by `when(joined != "").then(joined)`: polars does not share
+    a `concat_str` between two places of one expression, so that computed every reason twice."""
+    if not reasons:
+        return pl.lit(None, dtype=pl.String)
+    return pl.concat_str(reasons, separator="; ", ignore_nulls=True).replace("", None)
+
+
 def decimal_product(*factors: pl.Expr, divided_by: pl.Expr | None = None) -> pl.Expr:
     """Decimal(38, 10) product of `factors`, then divided by `divided_by` if given; null where it would reach
     `MONEY_LIMIT` or the divisor is 0. polars raises for the whole frame on an overflow or a division by zero (even on

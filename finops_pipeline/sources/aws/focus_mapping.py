@@ -23,6 +23,7 @@ from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
     blank_to_null,
     decimal_product,
+    join_reasons,
     lookup,
     parse_each_distinct,
     to_money,
@@ -224,14 +225,7 @@ def _parse_problems(schema: pl.Schema) -> pl.Expr:
         else:
             failed = parse_timestamp(column, pl.String).is_null() & blank_to_null(pl.col(column)).is_not_null()
             problems.append(pl.format(f"{column}: '{{}}' is not a date", pl.when(failed).then(pl.col(column))))
-    return _join_reasons(problems)
-
-
-def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
-    if not reasons:
-        return pl.lit(None, dtype=pl.String)
-    joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
-    return pl.when(joined != "").then(joined)  # all-null concat gives "", not null
+    return join_reasons(problems)
 
 
 # --- Stage 2: the values several FOCUS columns depend on ---------------------------------------------------
@@ -551,7 +545,7 @@ def _row_problems(effective_cost: pl.Expr) -> pl.Expr:
         .when(_type == "SavingsPlanCoveredUsage")
         .then(pl.lit("savings_plan_savings_plan_effective_cost: missing on a SavingsPlanCoveredUsage row"))
     )
-    return _join_reasons([pl.col(_PARSE_PROBLEMS), type_problem, no_effective_cost])
+    return join_reasons([pl.col(_PARSE_PROBLEMS), type_problem, no_effective_cost])
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------
@@ -628,8 +622,8 @@ def _map_tag_pieces(tags: pl.Expr) -> pl.Expr:
     aws_key = pl.concat_str(pl.lit("aws:"), lookup(aws_name, AWS_TAG_KEYS, default=aws_name))
     focus_key = pl.when(key.str.contains(r"^aws[:_]")).then(aws_key).otherwise(key.str.replace(r"^user[:_]", ""))
     piece = pl.concat_str(pl.lit('"'), _json_escape(focus_key), pl.lit('":"'), _json_escape(value), pl.lit('"'))
-    joined = tags.map.entries().list.eval(piece).list.drop_nulls().list.join(",")
-    return pl.when(joined != "").then(joined)
+    # `replace`: `when(joined != "").then(joined)` would build every row's pieces twice (see `join_reasons`)
+    return tags.map.entries().list.eval(piece).list.drop_nulls().list.join(",").replace("", None)
 
 
 def _json_escape(text: pl.Expr) -> pl.Expr:

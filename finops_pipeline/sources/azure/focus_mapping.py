@@ -61,6 +61,7 @@ from finops_pipeline.focus.parsing import (
     blank_columns_to_null,
     blank_to_null,
     decimal_product,
+    join_reasons,
     lookup,
     parse_each_distinct,
     parse_each_distinct_together,
@@ -182,12 +183,7 @@ def _problems(unread: list[pl.Expr], *, missing: dict[str, pl.Expr]) -> pl.Expr:
     reasons = unread + [
         pl.when(is_missing).then(pl.lit(f"{column}: missing")) for column, is_missing in missing.items()
     ]
-    return _join_reasons(reasons)
-
-
-def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
-    joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
-    return pl.when(joined != "").then(joined)  # all-null concat gives "", not null
+    return join_reasons(reasons)
 
 
 # --- Per distinct value: dates, resources and lookups, JSON ---------------------------------------------------
@@ -723,7 +719,7 @@ def _finalise(columns: dict[str, pl.Expr]) -> list[pl.Expr]:
     # Trimmed here, on those rows only (`_DISTINCT_ONLY`).
     unknown_type = pl.format("ChargeType: unknown '{}'", blank_to_null(pl.when(is_unknown).then(pl.col("ChargeType"))))
     problems = [pl.col("__number_problems"), pl.col("__date_problems"), unknown_type, pl.col("__tags_problem")]
-    return [*typed, _join_reasons(problems).alias(REASON)]
+    return [*typed, join_reasons(problems).alias(REASON)]
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from finops_pipeline.focus.parsing import (
     NULL_TEXTS,
     OUT_OF_RANGE,
     decimal_product,
+    join_reasons,
     lookup,
     number_to_money,
     parse_each_distinct_together,
@@ -95,7 +96,7 @@ def focus_export_to_focus(
         _with_parsed_headers(export, described, schema, FOCUS_COLUMNS)
         .with_columns(
             *(expr.alias(name) for name, expr in typed.items()),
-            _join_reasons(problems).alias(_PROBLEMS),
+            join_reasons(problems).alias(_PROBLEMS),
             _subcategory(described).alias(_SUBCATEGORY),
             *_custom_columns(described, schema, keep_custom_columns),
         )
@@ -361,7 +362,7 @@ def _row_problems() -> pl.Expr:
     underivable = pl.when(pl.col("ContractedCost").is_null()).then(
         pl.lit("ContractedCost: missing and not derivable from ContractedUnitPrice × PricingQuantity")
     )
-    # What `_join_reasons` would give, without building a string on every row (a concat_str, then a test for
+    # What `join_reasons` would give, without building a string on every row (a concat_str, then a test for
     # "", costs ~60 ns a row; rows with both reasons are rare, and only they are concatenated).
     parse = pl.col(_PROBLEMS)
     return (
@@ -371,13 +372,6 @@ def _row_problems() -> pl.Expr:
         .then(parse)
         .otherwise(pl.concat_str([parse, underivable], separator="; "))
     )
-
-
-def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
-    if not reasons:
-        return pl.lit(None, dtype=pl.String)
-    joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
-    return pl.when(joined != "").then(joined)  # all-null concat gives "", not null
 
 
 def _log_renames(described: ExportColumns, source_name: str) -> None:

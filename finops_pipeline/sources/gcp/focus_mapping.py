@@ -84,6 +84,7 @@ from finops_pipeline.focus.parsing import (
     blank_to_null,
     decimal_product,
     gather_by_key,
+    join_reasons,
     lookup,
     parse_each_distinct_together,
     to_utc_timestamp,
@@ -361,7 +362,7 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     if tagged:
         parsed = parsed.with_columns(pl.col(_DISTINCT).struct.field(_TAGS).alias(_TAGS)).drop(_TAG_INPUTS)
     return (
-        parsed.with_columns(_join_reasons(problems).alias(_PROBLEMS))
+        parsed.with_columns(join_reasons(problems).alias(_PROBLEMS))
         .with_columns(pl.col(_parsed(c)).alias(c) for c in parsers)
         .drop(*(_parsed(c) for c in parsers), *([_DISTINCT] if distinct else []))
     )
@@ -450,11 +451,6 @@ def _unparsed(column: str, parsed: pl.Expr, what: str, text: pl.Expr | None = No
     return pl.format(f"{column}: '{{}}' is not {what}", shown)
 
 
-def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
-    joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
-    return pl.when(joined != "").then(joined)  # all-null concat gives "", not null
-
-
 # --- Stage 2: values several FOCUS columns depend on -------------------------------------------------------
 
 
@@ -515,7 +511,7 @@ def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
         .cast(MONEY)
         .alias("commitment_discount"),
         unusable.alias("unusable"),
-        _join_reasons(problems).alias("problem"),
+        join_reasons(problems).alias("problem"),
     )
 
 
@@ -960,7 +956,7 @@ def _row_problems() -> pl.Expr:
     )
     missing_cost = pl.when(_cost.is_null() & pl.col(_PROBLEMS).is_null()).then(pl.lit("cost: missing"))
     tag_problem = pl.col(_TAGS).struct.field("problem")
-    return _join_reasons([pl.col(_PROBLEMS), tag_problem, type_problem, missing_cost])
+    return join_reasons([pl.col(_PROBLEMS), tag_problem, type_problem, missing_cost])
 
 
 # --- Tags ----------------------------------------------------------------------------------------------------
@@ -1021,7 +1017,7 @@ def _tags_of(cells: pl.Expr, dtype: pl.Struct) -> pl.Expr:
     tags = pl.concat_str(pl.lit("{"), winners.list.eval(piece).list.join(","), pl.lit("}"))
     return pl.struct(
         pl.when(winners.list.len() > 0).then(tags).alias("Tags"),
-        (_join_reasons(problems) if problems else pl.lit(None, pl.String)).alias("problem"),
+        (join_reasons(problems) if problems else pl.lit(None, pl.String)).alias("problem"),
     )
 
 
