@@ -62,6 +62,7 @@ _PROBLEMS = "__parse_problems"
 _SUBCATEGORY = "__charge_subcategory"
 _PARSED = "__parsed_"
 _RESPELLED = "__respelled_"
+_SPELLED = "__spelled_"
 _DISTINCT = "__distinct"
 
 # Values of enumerated columns older versions (or careless writers) spell differently, by spelling key.
@@ -177,7 +178,11 @@ def _with_parsed_headers(
             elif column.allowed_values and dtype == pl.String:
                 # Only the values not already spelled as FOCUS spells them (nor placeholders) are parsed:
                 # rare, so the parser mostly sees nulls, which cost it less than values.
-                others = pl.when(~(_is_spelled(raw, column) | raw.is_in(NULL_TEXTS))).then(raw)
+                # Whether it is spelled is kept for `_typed_value` (a hash probe per row), computed once: polars
+                # shares the test between the two expressions of this `with_columns`.
+                spelled = _is_spelled(raw, column)
+                first.append(spelled.alias(_SPELLED + header))
+                others = pl.when(~(spelled | raw.is_in(NULL_TEXTS))).then(raw)
                 distinct[_RESPELLED + header] = (others, functools.partial(_respelled_text, column=column), pl.String)
             elif column.allowed_values:
                 distinct[_RESPELLED + header] = (raw, functools.partial(_respelled, column=column), pl.String)
@@ -231,7 +236,7 @@ def _typed_value(header: str, dtype: pl.DataType, column: FocusColumn) -> tuple[
             return value, unreadable_number(header, unparsed)
         return value, pl.format(f"{header}: '{{}}' is not a date", unparsed)
     if column.allowed_values and dtype == pl.String:
-        return pl.when(_is_spelled(raw, column)).then(raw).otherwise(pl.col(_RESPELLED + header)), None
+        return pl.when(pl.col(_SPELLED + header)).then(raw).otherwise(pl.col(_RESPELLED + header)), None
     if column.allowed_values:
         return pl.col(_RESPELLED + header), None
     if dtype == pl.String:
