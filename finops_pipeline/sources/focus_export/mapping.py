@@ -44,6 +44,7 @@ from finops_pipeline.focus.parsing import (
     parse_each_distinct_together,
     to_money,
     to_utc_timestamp,
+    unparsed_text,
     unreadable_number,
 )
 from finops_pipeline.focus.schema import FOCUS_COLUMNS, FOCUS_TABLE_SCHEMA, MONEY, TIMESTAMP, FocusColumn
@@ -63,6 +64,7 @@ _SUBCATEGORY = "__charge_subcategory"
 _PARSED = "__parsed_"
 _RESPELLED = "__respelled_"
 _SPELLED = "__spelled_"
+_UNPARSED = "__unparsed_"
 _DISTINCT = "__distinct"
 
 # Values of enumerated columns older versions (or careless writers) spell differently, by spelling key.
@@ -156,7 +158,8 @@ def _with_parsed_headers(
     export: pl.LazyFrame, described: ExportColumns, schema: pl.Schema, columns: list[FocusColumn]
 ) -> pl.LazyFrame:
     """The export plus a column of its own for every header feeding one of `columns` that needs parsing:
-    `__parsed_<header>` (money → Decimal, dates → UTC datetime) and `__respelled_<header>` (enumerations).
+    `__parsed_<header>` (money → Decimal, dates → UTC datetime), `__unparsed_<header>` (text money that did
+    not parse), `__spelled_<header>` and `__respelled_<header>` (enumerations).
 
     Text dates and enumerations have few distinct values: they are parsed once per distinct value, all in
     one Python call per streaming batch (`parse_each_distinct_together`: one call each cost more than the
@@ -170,7 +173,12 @@ def _with_parsed_headers(
             if dtype == pl.Null:
                 continue
             if column.dtype == MONEY:
-                first.append((number_to_money(raw) if dtype.is_numeric() else to_money(raw)).alias(name))
+                if dtype.is_numeric():
+                    first.append(number_to_money(raw).alias(name))
+                else:
+                    first.append(to_money(raw).alias(name))
+                    # The values that did not parse, once: the problem text reads them three times.
+                    second.append(unparsed_text(pl.col(name), raw).alias(_UNPARSED + header))
             elif column.dtype == TIMESTAMP and isinstance(dtype, pl.Datetime | pl.Date):
                 first.append(_typed_date(raw, dtype).alias(name))
             elif column.dtype == TIMESTAMP:
@@ -229,11 +237,11 @@ def _typed_value(header: str, dtype: pl.DataType, column: FocusColumn) -> tuple[
             return value, _problem(raw.is_not_null() & value.is_null(), header, OUT_OF_RANGE)
         if target == TIMESTAMP and isinstance(dtype, pl.Datetime | pl.Date):
             return value, _problem(raw.is_not_null() & value.is_null(), header, "is not a plausible date")
+        if target == MONEY:
+            return value, unreadable_number(header, pl.col(_UNPARSED + header))
         # A value that did not parse is a problem unless it is blank; the blank test runs on those rows only.
         text = raw.cast(pl.String)
         unparsed = _blank_to_null(pl.when(value.is_null() & ~_is_null_text(text)).then(text))
-        if target == MONEY:
-            return value, unreadable_number(header, unparsed)
         return value, pl.format(f"{header}: '{{}}' is not a date", unparsed)
     if column.allowed_values and dtype == pl.String:
         return pl.when(pl.col(_SPELLED + header)).then(raw).otherwise(pl.col(_RESPELLED + header)), None
