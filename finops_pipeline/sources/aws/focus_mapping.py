@@ -23,6 +23,7 @@ from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
     blank_to_null,
     decimal_product,
+    empty_to_null,
     join_reasons,
     lookup,
     parse_each_distinct,
@@ -622,8 +623,7 @@ def _map_tag_pieces(tags: pl.Expr) -> pl.Expr:
     aws_key = pl.concat_str(pl.lit("aws:"), lookup(aws_name, AWS_TAG_KEYS, default=aws_name))
     focus_key = pl.when(key.str.contains(r"^aws[:_]")).then(aws_key).otherwise(key.str.replace(r"^user[:_]", ""))
     piece = pl.concat_str(pl.lit('"'), _json_escape(focus_key), pl.lit('":"'), _json_escape(value), pl.lit('"'))
-    # `replace`: `when(joined != "").then(joined)` would build every row's pieces twice (see `join_reasons`)
-    return tags.map.entries().list.eval(piece).list.drop_nulls().list.join(",").replace("", None)
+    return empty_to_null(tags.map.entries().list.eval(piece).list.drop_nulls().list.join(","))
 
 
 def _json_escape(text: pl.Expr) -> pl.Expr:
