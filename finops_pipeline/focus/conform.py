@@ -33,6 +33,10 @@ def _cast(name: str, dtype: pl.DataType, source_dtype: pl.DataType) -> pl.Expr:
         from finops_pipeline.focus.parsing import MONEY_IN_RANGE
 
         return column.str.strip_chars().cast(MONEY_IN_RANGE, strict=False).cast(MONEY)
+    if dtype == MONEY and source_dtype.is_numeric():
+        from finops_pipeline.focus.parsing import number_to_money
+
+        return number_to_money(column)
     return column.cast(dtype, strict=False)
 
 
@@ -40,7 +44,10 @@ def rule_violations(frame: pl.LazyFrame, *, cast_failures: dict[str, pl.Expr] | 
     """One text per row naming every broken rule ("; "-separated), null when the row is fine."""
     reasons: list[pl.Expr] = []
     for name, failed in (cast_failures or {}).items():
-        reasons.append(pl.when(failed).then(pl.lit(f"{name}: value is not a valid {CORE_TABLE_SCHEMA[name]}")))
+        what = f"a valid {CORE_TABLE_SCHEMA[name]}"
+        if CORE_TABLE_SCHEMA[name] == MONEY:
+            what = "a number of magnitude under 1e+24"  # parsing.MONEY_LIMIT: larger ones would overflow sums
+        reasons.append(pl.when(failed).then(pl.lit(f"{name}: value is not {what}")))
     for column in FOCUS_COLUMNS:
         if column.required_non_null:
             reasons.append(pl.when(pl.col(column.name).is_null()).then(pl.lit(f"{column.name}: mandatory, is null")))

@@ -59,7 +59,7 @@ def test_each_broken_rule_is_named_in_the_reason_and_the_row_is_split_off():
     reasons = dict(result.rejected.select("x_SourceRowNumber", REASON).iter_rows())
     assert reasons == {
         2: "ChargeCategory: 'Refund' is not an allowed value",
-        3: "BilledCost: value is not a valid Decimal(precision=38, scale=10); BilledCost: mandatory, is null",
+        3: "BilledCost: value is not a number of magnitude under 1e+24; BilledCost: mandatory, is null",
         4: "ServiceName: mandatory, is null",
         5: "ChargePeriodStart: not before ChargePeriodEnd",
         6: "BillingCurrency: mandatory, is null; ChargeClass: 'Refund' is not an allowed value",
@@ -70,3 +70,21 @@ def test_columns_outside_focus_without_x_prefix_are_reported_and_dropped():
     result = conform_to_focus(pl.DataFrame([_row(Id="abc", x_Custom="kept?")]))
     assert result.dropped_columns == ["Id"]
     assert "Id" not in result.valid.columns
+
+
+def test_money_out_of_range_is_rejected_not_a_failed_cast():
+    """A float of 1e30 does not fit Decimal(38, 10), and polars' cast raises for the whole frame even when not
+    strict; 9e27 fits, but two would overflow a sum. Both are rejected, named, and the other rows pass."""
+    rows = [_row(x_SourceRowNumber=n, EffectiveCost=cost) for n, cost in [(1, "1"), (2, "9e27"), (3, "2.5")]]
+    frame = pl.DataFrame(rows).with_columns(BilledCost=pl.Series([1.25, 1e30, 2.5]))  # a float column
+    result = conform_to_focus(frame)
+    assert result.valid["x_SourceRowNumber"].to_list() == [1, 3]
+    assert result.valid["BilledCost"].to_list() == [Decimal("1.25"), Decimal("2.5")]
+    out_of_range = "value is not a number of magnitude under 1e+24"
+    assert result.rejected.select("x_SourceRowNumber", REASON).rows() == [
+        (
+            2,
+            f"BilledCost: {out_of_range}; EffectiveCost: {out_of_range}; "
+            "BilledCost: mandatory, is null; EffectiveCost: mandatory, is null",
+        )
+    ]
