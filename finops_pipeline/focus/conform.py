@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from finops_pipeline.focus.parsing import MONEY_LIMIT, join_reasons, number_to_money, to_money, to_utc_timestamp
 from finops_pipeline.focus.schema import CORE_TABLE_SCHEMA, FOCUS_COLUMNS, MONEY, TIMESTAMP
 
 REASON = "x_QuarantineReason"
@@ -26,16 +27,10 @@ def _cast(name: str, dtype: pl.DataType, source_dtype: pl.DataType) -> pl.Expr:
     if source_dtype == pl.Null:
         return pl.lit(None, dtype=dtype)
     if dtype == TIMESTAMP and source_dtype == pl.String:
-        from finops_pipeline.focus.parsing import to_utc_timestamp
-
         return to_utc_timestamp(column)
     if dtype == MONEY and source_dtype == pl.String:
-        from finops_pipeline.focus.parsing import MONEY_IN_RANGE
-
-        return column.str.strip_chars().cast(MONEY_IN_RANGE, strict=False).cast(MONEY)
+        return to_money(column)
     if dtype == MONEY and source_dtype.is_numeric():
-        from finops_pipeline.focus.parsing import number_to_money
-
         return number_to_money(column)
     return column.cast(dtype, strict=False)
 
@@ -46,7 +41,7 @@ def rule_violations(frame: pl.LazyFrame, *, cast_failures: dict[str, pl.Expr] | 
     for name, failed in (cast_failures or {}).items():
         what = f"a valid {CORE_TABLE_SCHEMA[name]}"
         if CORE_TABLE_SCHEMA[name] == MONEY:
-            what = "a number of magnitude under 1e+24"  # parsing.MONEY_LIMIT: larger ones would overflow sums
+            what = f"a number of magnitude under {MONEY_LIMIT:.0e}"  # larger ones would overflow sums
         reasons.append(pl.when(failed).then(pl.lit(f"{name}: value is not {what}")))
     for column in FOCUS_COLUMNS:
         if column.required_non_null:
@@ -66,8 +61,6 @@ def rule_violations(frame: pl.LazyFrame, *, cast_failures: dict[str, pl.Expr] | 
             pl.lit("BillingPeriodStart: not before BillingPeriodEnd")
         )
     )
-    from finops_pipeline.focus.parsing import join_reasons
-
     return join_reasons(reasons).alias(REASON)
 
 
