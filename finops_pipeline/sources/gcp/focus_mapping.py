@@ -325,7 +325,7 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
             continue
         is_text = schema[column] == pl.String
         if kind is Kind.NUMBER:
-            parsers[column] = (parse_number(column, schema[column]), "a number")
+            parsers[column] = (parse_number(column, schema[column]), _A_NUMBER)
         elif kind is Kind.TIMESTAMP and is_text:  # as parse_timestamp parses text
             distinct[column] = (pl.col(column), to_utc_timestamp, TIMESTAMP)
             parsers[column] = (pl.col(_DISTINCT).struct.field(column), "a date")
@@ -441,12 +441,15 @@ def _parsed(column: str) -> str:
     return f"__parsed {column}"
 
 
+_A_NUMBER = "a number"  # what a number column's text should be (`_unparsed` words why it is not)
+
+
 def _unparsed(column: str, parsed: pl.Expr, what: str, text: pl.Expr | None = None) -> pl.Expr:
     """`<column>: '<text>' is not <what>` where non-blank text (the column's, unless given) did not parse (a
     number's reason may also be that it is out of range: `unreadable_number`)."""
     failed = unparsed_text(parsed, pl.col(column) if text is None else text)
     shown = pl.when(failed.str.len_chars() > 200).then(failed.str.slice(0, 200) + "…").otherwise(failed)
-    if what == "a number":
+    if what == _A_NUMBER:  # not a number, or one out of range
         return unreadable_number(column, shown)
     return pl.format(f"{column}: '{{}}' is not {what}", shown)
 
