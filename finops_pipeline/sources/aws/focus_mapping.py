@@ -145,6 +145,7 @@ AWS_TAG_KEYS = {
 }
 
 _PARSE_PROBLEMS = "__parse_problems"
+_PARSED = "__parsed "
 _UNUSED = "__unused_commitment"
 _UNUSED_HOURS = "__unused_reservation_hours"
 _UNUSED_RI_QUANTITY = "__unused_reservation_quantity"  # the unused hours in the RI's unit (`_in_ri_units`)
@@ -168,9 +169,7 @@ def cur_to_focus(cur: pl.LazyFrame, *, source_name: str) -> pl.LazyFrame:
     row). x_IngestedAt and x_RunId are null: the caller fills them.
     """
     schema = cur.collect_schema()
-    charges = cur.with_columns(
-        *_typed_source_columns(schema), _parse_problems(schema).alias(_PARSE_PROBLEMS)
-    ).with_columns(**_charge_basics())
+    charges = _with_text_parsed(cur, schema).with_columns(**_charge_basics())
     columns = _focus_columns(schema, source_name)
     focus = charges.select(
         *[expr.cast(FOCUS_TABLE_SCHEMA[name]).alias(name) for name, expr in columns.items()],
@@ -203,28 +202,32 @@ def cur_to_focus(cur: pl.LazyFrame, *, source_name: str) -> pl.LazyFrame:
 # --- Stage 1: source text → typed values, and what did not parse ------------------------------------------
 
 
-def _typed_source_columns(schema: pl.Schema) -> list[pl.Expr]:
-    """Numbers and dates given as text parsed to Decimal / UTC datetimes (scan_cur already typed the rest)."""
-    typed = []
-    for column, kind in CUR_COLUMNS.items():
-        if kind is Kind.NUMBER and schema[column] == pl.String:
-            typed.append(parse_number(column, pl.String).alias(column))
-        elif kind is Kind.TIMESTAMP and schema[column] == pl.String:
-            typed.append(parse_timestamp(column, pl.String).alias(column))
-    return typed
+def _with_text_parsed(cur: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
+    """Numbers and dates given as text parsed to Decimal / UTC datetimes (scan_cur already typed the rest), and
+    `_PARSE_PROBLEMS`. Each is parsed once, into a column beside its text that the problems then read (one
+    expression holding the parse twice had polars parse it twice), and then replaces its text."""
+    text = [c for c, kind in CUR_COLUMNS.items() if kind in (Kind.NUMBER, Kind.TIMESTAMP) and schema[c] == pl.String]
+    parsed = {c: pl.col(_PARSED + c) for c in text}
+    return (
+        cur.with_columns(
+            (parse_number if CUR_COLUMNS[c] is Kind.NUMBER else parse_timestamp)(c, pl.String).alias(_PARSED + c)
+            for c in text
+        )
+        .with_columns(_parse_problems(parsed).alias(_PARSE_PROBLEMS))
+        .with_columns(value.alias(c) for c, value in parsed.items())
+        .drop(_PARSED + c for c in text)
+    )
 
 
-def _parse_problems(schema: pl.Schema) -> pl.Expr:
+def _parse_problems(parsed: dict[str, pl.Expr]) -> pl.Expr:
     """`<column>: '<text>' is not a number|date` (or a number out of range: `unreadable_number`) for every
-    text value that did not parse ("; "-joined)."""
+    text value that did not parse (`parsed`: each text column's parsed value), "; "-joined."""
     problems = []
-    for column, kind in CUR_COLUMNS.items():
-        if kind not in (Kind.NUMBER, Kind.TIMESTAMP) or schema[column] != pl.String:
-            continue
-        if kind is Kind.NUMBER:
-            problems.append(unreadable_number(column, unparsed_text(parse_number(column, pl.String), pl.col(column))))
+    for column, value in parsed.items():
+        if CUR_COLUMNS[column] is Kind.NUMBER:
+            problems.append(unreadable_number(column, unparsed_text(value, pl.col(column))))
         else:
-            failed = parse_timestamp(column, pl.String).is_null() & blank_to_null(pl.col(column)).is_not_null()
+            failed = value.is_null() & blank_to_null(pl.col(column)).is_not_null()
             problems.append(pl.format(f"{column}: '{{}}' is not a date", pl.when(failed).then(pl.col(column))))
     return join_reasons(problems)
 
