@@ -96,6 +96,11 @@ EXPORT_COLUMNS: dict[str, Kind] = {
     "export_time": Kind.TIMESTAMP,
     "cost": Kind.NUMBER,
     "cost_at_list": Kind.NUMBER,
+    # The consumption model a row is priced under (since 2025-07-15): "Default" (on demand), or e.g. a
+    # spend-based committed use discount's, at whose discounted price `cost` then is.
+    "consumption_model.id": Kind.TEXT,
+    "consumption_model.description": Kind.TEXT,
+    "cost_at_effective_price_default": Kind.NUMBER,  # the cost under the Default model (before CUD discounts)
     "currency": Kind.TEXT,
     "currency_conversion_rate": Kind.NUMBER,
     "usage.amount": Kind.NUMBER,
@@ -114,6 +119,7 @@ EXPORT_COLUMNS: dict[str, Kind] = {
     "seller_name": Kind.TEXT,
     "subscription.instance_id": Kind.TEXT,
     "price.effective_price": Kind.NUMBER,  # detailed export only
+    "price.effective_price_default": Kind.NUMBER,  # the price under the Default model (since 2025-07-15)
 }
 
 # Without these a row cannot be placed, costed or reconciled; a file lacking one is unreadable for us.
@@ -128,7 +134,18 @@ REQUIRED_COLUMNS = (
 )
 
 # Top-level records of the schema; a CSV header `service_description` means `service.description`.
-_RECORDS = ("service", "sku", "project", "location", "resource", "usage", "invoice", "adjustment_info", "price")
+_RECORDS = (
+    "service",
+    "sku",
+    "project",
+    "location",
+    "resource",
+    "usage",
+    "invoice",
+    "adjustment_info",
+    "price",
+    "consumption_model",
+)
 _DTYPE_OF_MISSING = {Kind.TEXT: pl.String, Kind.NUMBER: MONEY, Kind.TIMESTAMP: TIMESTAMP, **RECORD_DTYPES}
 
 

@@ -51,9 +51,23 @@ known bugs corrected:
   CUD credit in x_Credits) and, after the row's Credit rows, its on-demand part (the rest of every amount,
   Standard or Dynamic, no commitment columns, the other netted credits such as sustained use). Without the
   split, commitment coverage would count the on-demand hours as committed.
-* **Spend-based committed use discounts** (`COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE`, category Spend): the
-  credit is netted and the usage is Committed (quantity = its cost, in the billing currency), but the fee is
-  not amortised: its rows stay usage rows, as in Google's view.
+* **Spend-based committed use discounts** (category Spend, counted in the billing currency), in Google's
+  consumption-model data (since 2025-07-15; every account since 2026-01-21; cloud.google.com/docs/
+  cuds-multiprice-datamodel): the fee rows (a fee SKU such as Compute flexible's 5515-81A8-03A2 at $1 an hour
+  of committed discounted spend, or any row with a FEE_UTILIZATION_OFFSET credit) carry the commitment's
+  `subscription.instance_id`; the usage it covers carries it too and is priced under the CUD's consumption
+  model (not Default) at the discounted price, so its `cost` is exactly the part of the fee it consumed, and
+  the offset (minus that consumption) nets the fee row down to the unused part. FOCUS: the fee rows are the
+  commitment's recurring Purchase (EffectiveCost 0, type "Spend-based committed use discount"); covered usage
+  is Committed, Used, EffectiveCost = its cost, ContractedCost = `cost_at_effective_price_default` (on
+  demand, so ContractedCost − EffectiveCost is the CUD's saving), and BilledCost 0: its cost is billed by the
+  fee rows of its pool (commitment, usage_start_time) instead, shared by their offsets
+  (`_spend_commitment_moves`), so a fee row bills its fee; what the offsets leave of each fee row is a derived
+  Unused row. Σ BilledCost stays the invoice, and the pool's Σ EffectiveCost (Used + Unused) is what its
+  Purchase rows bill. Covered usage whose fee is not in the files read keeps its own bill.
+  Legacy spend-based CUDs (`COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE` credits, before migration and for products
+  Google did not migrate, such as VMware Engine): the credit is netted and the usage is Committed (quantity =
+  its cost), but the fee (`Commitment - dollar based v1: …`) is not amortised: it stays a usage row.
 * **Accounts.** SubAccountId/Name = `project.id`/`project.name` (Google's view puts the billing account
   there); BillingAccountId = `billing_account_id`.
 * **Periods.** BillingPeriodStart/End = `invoice.month` (YYYYMM, a month in America/Los_Angeles) → UTC, end
@@ -128,6 +142,13 @@ NETTED_CREDITS = (
 RESOURCE_COMMITMENT = "COMMITTED_USAGE_DISCOUNT"
 # The recurring fee of a resource-based commitment: "Commitment v1: N2 Cpu in Americas for 1 Year".
 COMMITMENT_FEE_SKU = r"(?i)^\s*commitment v\d+:"
+# Spend-based committed use discounts in Google's consumption-model data (see the module docstring).
+FEE_OFFSET = "FEE_UTILIZATION_OFFSET"  # on a fee row: minus the part of the fee its commitment's usage consumed
+DEFAULT_CONSUMPTION_MODEL = "7754-699E-0EBF"  # "Default": on-demand prices
+# Fee SKUs priced at $1 an hour of committed (discounted) spend: Compute flexible CUDs, 1 and 3 years. A fee
+# row of another product is known by its FEE_UTILIZATION_OFFSET credit (so not when wholly unused).
+SPEND_COMMITMENT_FEE_SKUS = ("5515-81A8-03A2", "B22F-51BE-D599")
+SPEND_BASED_COMMITMENT = "Spend-based committed use discount"  # CommitmentDiscountType of those rows
 
 REGION_NAMES = {
     "us-central1": "Iowa",
@@ -189,6 +210,10 @@ _POOL = "__commitment_pool"
 _SHARE = "__fee_share"
 _UNUSED_COST = "__unused_cost"
 _UNUSED_QUANTITY = "__unused_quantity"
+_FEE_OFFSET = "__fee_offset"
+_SPEND_FEE = "__spend_commitment_fee"
+_SPEND_USED = "__spend_commitment_used"
+_MOVED = "__billed_moved"  # covered usage's cost, billed on its spend-based commitment's fee rows instead
 _COPY = "__copy"
 # Which derived row an output row is (booleans, see `billing_export_to_focus`), and a Credit row's credit.
 _UNUSED_ROW, _COMMITTED_PART, _ON_DEMAND_PART, _CREDIT_ROW = "__unused", "__committed", "__on_demand", "__credit"
@@ -251,10 +276,12 @@ def billing_export_to_focus(
     shares = _commitment_shares(_commitment_rows(export, schema)).collect(engine="streaming")
     charges = (
         typed.with_columns(**_credit_columns())
+        .with_columns(**_spend_commitment_columns())
         .with_columns(ChargeCategory=_charge_category(), **_service_and_region())
         .with_columns(**_commitment_columns())
         .pipe(_with_list_prices, list_prices)
         .with_columns(gather_by_key(pl.col(_ROW), shares, on=_ROW))
+        .with_columns(_spend_commitment_unused())
     )
     columns = _focus_columns(source_name)
     rows = charges.select(
@@ -419,8 +446,9 @@ def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     A side table derived from the charges' own typed frame would make that frame a common subplan, which
     polars caches (materialises) whole; a plan of its own reads just these columns, streaming. Rows are
     picked on their raw text before anything is parsed (a fee has a `Commitment v…:` SKU, covered usage a
-    COMMITTED_USAGE_DISCOUNT… credit), so the second scan costs little more than reading the columns; the
-    rows it keeps are then classified exactly as the charges are.
+    COMMITTED_USAGE_DISCOUNT… credit, a spend-based commitment's rows a `subscription.instance_id`), so the
+    second scan costs little more than reading the columns; the rows it keeps are then classified exactly as
+    the charges are.
     """
     credits = pl.col("credits")
     if schema["credits"] == pl.String:
@@ -429,10 +457,12 @@ def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
         credit_type = pl.element().struct.field("type")
         commitment_credit = credits.list.eval(credit_type.is_in(list(COMMITMENT_CREDITS))).list.any()
     fee_sku = pl.col("sku.description").str.contains(COMMITMENT_FEE_SKU)
+    # Spend-based commitments' fees and covered usage (consumption-model data) carry the subscription.
+    subscription = pl.col("subscription.instance_id").is_not_null()
     candidates = (
         export.select(_COMMITMENT_INPUTS)
         .with_row_index(_ROW)
-        .filter(commitment_credit.fill_null(False) | fee_sku.fill_null(False))
+        .filter(commitment_credit.fill_null(False) | fee_sku.fill_null(False) | subscription)
     )
     return _typed(candidates, pl.Schema({c: schema[c] for c in _COMMITMENT_INPUTS}))
 
@@ -469,6 +499,7 @@ _CREDIT_VALUES = pl.Struct(
         "separate": pl.List(_CREDIT),  # the credits that become Credit rows of their own
         "commitment": _CREDIT,  # the first committed use discount credit
         "commitment_discount": MONEY,  # −Σ resource-based CUD credits: the on-demand cost of covered usage
+        "fee_offset": MONEY,  # Σ FEE_UTILIZATION_OFFSET credits: 0 without, null when unreadable
         "unusable": pl.Boolean,  # not a list of records, or a credit without an amount
         "problem": pl.String,
     }
@@ -513,6 +544,7 @@ def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
         (-credits.list.agg(credit("amount").filter(resource_commitment).sum()))
         .cast(MONEY)
         .alias("commitment_discount"),
+        total(credits.list.eval(pl.element().filter(credit("type") == FEE_OFFSET))).alias("fee_offset"),
         unusable.alias("unusable"),
         join_reasons(problems).alias("problem"),
     )
@@ -526,7 +558,26 @@ def _credit_columns() -> dict[str, pl.Expr]:
         _SEPARATE: values("separate"),
         _COMMITMENT: values("commitment"),
         _CREDITS_UNUSABLE: values("unusable"),
+        _FEE_OFFSET: values("fee_offset"),
     }
+
+
+def _spend_commitment_columns() -> dict[str, pl.Expr]:
+    """Which rows are a spend-based commitment's fee (`_SPEND_FEE`) or its covered usage (`_SPEND_USED`) in
+    Google's consumption-model data: both carry the commitment's `subscription.instance_id`; the fee is a fee
+    SKU or offset by FEE_UTILIZATION_OFFSET, the usage is priced under a consumption model other than Default.
+    (Resource-based commitments and legacy spend-based ones are known by their credits instead.)"""
+    commitment_row = (
+        (pl.col(_COST_TYPE) == "regular")
+        & pl.col("subscription.instance_id").is_not_null()
+        & pl.col(_COMMITMENT).is_null()
+        & _cost.is_not_null()
+    )
+    fee_sku = pl.col("sku.id").is_in(SPEND_COMMITMENT_FEE_SKUS) & ~pl.col(_SKU).struct.field("commitment_fee")
+    fee = commitment_row & (fee_sku | (pl.col(_FEE_OFFSET) != 0))
+    model = pl.col("consumption_model.id")
+    used = commitment_row & (model != DEFAULT_CONSUMPTION_MODEL) & ~fee
+    return {_SPEND_FEE: fee.fill_null(False), _SPEND_USED: used.fill_null(False)}
 
 
 def _charge_category() -> pl.Expr:
@@ -534,14 +585,14 @@ def _charge_category() -> pl.Expr:
     # A row that carries only credits (no cost, no usage) is an after-the-fact reduction: FOCUS's Credit.
     usage = pl.col("usage.amount").fill_null(0)
     pure_credit = (_cost == 0) & (pl.col(_CREDIT_SUM).fill_null(0) != 0) & (usage == 0) & (cost_type != "tax")
-    # The recurring fee of a resource-based commitment: FOCUS's Purchase (amortised, see the docstring).
+    # The recurring fee of a commitment: FOCUS's Purchase (amortised, see the docstring).
     fee = (
         (cost_type == "regular")
         & pl.col("subscription.instance_id").is_not_null()
         & pl.col(_SKU).struct.field("commitment_fee").fill_null(False)
         & pl.col(_COMMITMENT).is_null()
         & _cost.is_not_null()
-    )
+    ) | pl.col(_SPEND_FEE)
     return (
         pl.when(pure_credit & cost_type.is_in(list(COST_TYPES)))
         .then(pl.lit("Credit"))
@@ -557,6 +608,7 @@ def _commitment_columns() -> dict[str, pl.Expr]:
     commitment = pl.col(_COMMITMENT).struct.field
     fee = _category == "Purchase"
     covered = (_category == "Usage") & pl.col(_COMMITMENT).is_not_null()
+    spend_used = (_category == "Usage") & pl.col(_SPEND_USED)
     discount = pl.col("credits").struct.field("commitment_discount")
     pricing = pl.col("usage.amount_in_pricing_units")
     covered_share = pl.min_horizontal(pricing, decimal_product(pricing, discount, divided_by=_cost))
@@ -566,7 +618,9 @@ def _commitment_columns() -> dict[str, pl.Expr]:
         _COMMITMENT_ID: pl.when(fee)
         .then(pl.col("subscription.instance_id"))
         .when(covered)
-        .then(pl.coalesce("subscription.instance_id", commitment("id"), commitment("name"))),
+        .then(pl.coalesce("subscription.instance_id", commitment("id"), commitment("name")))
+        .when(spend_used)
+        .then(pl.col("subscription.instance_id")),
         # Resource-based commitments only: the covered part of the pricing quantity (all of it if cost is 0).
         _COVERED: pl.when(covered & (commitment("type") == RESOURCE_COMMITMENT)).then(
             pl.when(_cost != 0).then(covered_share).otherwise(pricing)
@@ -586,7 +640,9 @@ _COMMITMENT_INPUTS = (
     "usage.pricing_unit",
     "usage_start_time",
     "subscription.instance_id",
+    "sku.id",
     "sku.description",
+    "consumption_model.id",
 )
 
 
@@ -608,11 +664,12 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     charges = (
         typed.select(_ROW, *_COMMITMENT_INPUTS, _SKU, _COST_TYPE, _UNIT)
         .with_columns(**_credit_columns())
+        .with_columns(**_spend_commitment_columns())
         .with_columns(ChargeCategory=_charge_category())
         .with_columns(**_commitment_columns())
     )
     key = [_COMMITMENT_ID, "usage_start_time", _POOL]
-    is_fee = (pl.col(_FEE) & pl.col(_COMMITMENT_ID).is_not_null()).fill_null(False)
+    is_fee = (pl.col(_FEE) & ~pl.col(_SPEND_FEE) & pl.col(_COMMITMENT_ID).is_not_null()).fill_null(False)
     is_covered = pl.col(_COVERED).is_not_null()
     # A pool is keyed by its fee rows; covered rows join it only when no key part is null (a join's rule).
     has_fee = is_fee.any().over(key)
@@ -627,21 +684,95 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     is_first_fee = is_fee & (pl.col(_ROW) == pl.col(_ROW).filter(is_fee).min().over(key))
     unused_cost = pl.when(is_first_fee).then((fee_cost - pl.col(_SHARE).sum().over(key)).cast(MONEY))
     unused_quantity = pl.max_horizontal(fee_quantity - covered_total, pl.lit(0)).cast(MONEY)
+    spend_fee, spend_used = _spend_commitment_pools()
     return (
-        charges.filter(is_fee | is_covered)
-        .select(_ROW, *key, _COVERED, "cost", "usage.amount_in_pricing_units", is_fee.alias(_FEE))
+        charges.filter(is_fee | is_covered | spend_fee | spend_used)
+        .select(
+            _ROW,
+            *key,
+            _COVERED,
+            "cost",
+            "usage.amount_in_pricing_units",
+            is_fee.alias(_FEE),
+            spend_fee.alias(_SPEND_FEE),
+            spend_used.alias(_SPEND_USED),
+            pl.col(_FEE_OFFSET).fill_null(0),
+        )
         .with_columns(share.alias(_SHARE))
+        .pipe(_spend_commitment_moves)
         .select(
             _ROW,
             _SHARE,
             unused_cost.alias(_UNUSED_COST),
             pl.when(is_first_fee).then(unused_quantity).alias(_UNUSED_QUANTITY),
+            _MOVED,
         )
         .with_columns(
             pl.when(pl.col(_UNUSED_COST) != 0).then(pl.col(c)).alias(c) for c in (_UNUSED_COST, _UNUSED_QUANTITY)
         )
-        .filter(pl.col(_SHARE).is_not_null() | pl.col(_UNUSED_COST).is_not_null())
+        .filter(pl.col(_SHARE).is_not_null() | pl.col(_UNUSED_COST).is_not_null() | pl.col(_MOVED).is_not_null())
     )
+
+
+_SPEND_POOL = [_COMMITMENT_ID, "usage_start_time"]
+
+
+def _spend_commitment_pools() -> tuple[pl.Expr, pl.Expr]:
+    """The fee rows and the covered usage rows of spend-based commitment pools (commitment id, charge hour)
+    that have both: covered usage of a commitment whose fee is not in the export keeps its own bill."""
+    placed = pl.col(_COMMITMENT_ID).is_not_null() & pl.col("usage_start_time").is_not_null()
+    fee = (pl.col(_SPEND_FEE) & (_category == "Purchase") & placed).fill_null(False)
+    used = (pl.col(_SPEND_USED) & (_category == "Usage") & placed).fill_null(False)
+    has_fee = fee.any().over(_SPEND_POOL)
+    return fee & used.any().over(_SPEND_POOL), used & has_fee
+
+
+def _spend_commitment_moves(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """`_MOVED`: what moves between the BilledCost of a spend-based commitment's rows, per pool.
+
+    Google bills covered usage U at the commitment's discounted price and each fee row its fee F minus the
+    FEE_UTILIZATION_OFFSET O of the usage it paid for; FOCUS bills the commitment (its Purchase rows) and
+    covered usage 0 (DiscountHandling-A-009-C). So each covered row's cost moves to the pool's fee rows, shared
+    by their offsets (by their fees when none has one), the rounding rest on the first: Σ BilledCost of the
+    pool stays Σ cost + Σ credits to the last digit, and a fee row's BilledCost becomes F + O + its share of U
+    (F when its offset equals the usage it paid for)."""
+    fee, used = pl.col(_SPEND_FEE), pl.col(_SPEND_USED)
+    usage_cost = _cost.filter(used).sum().cast(MONEY).over(_SPEND_POOL)
+    offsets = pl.col(_FEE_OFFSET).filter(fee).sum().over(_SPEND_POOL)
+    weight = pl.when(offsets != 0).then(-pl.col(_FEE_OFFSET)).otherwise(_cost)
+    weighted = rows.with_columns(
+        usage_cost.alias("__usage_cost"),
+        weight.alias("__weight"),
+        weight.filter(fee).sum().over(_SPEND_POOL).alias("__weights"),
+    ).with_columns(
+        pl.when(fee)
+        .then(decimal_product(pl.col("__usage_cost"), pl.col("__weight"), divided_by=pl.col("__weights")).fill_null(0))
+        .alias("__moved")
+    )
+    first = fee & (pl.col(_ROW) == pl.col(_ROW).filter(fee).min().over(_SPEND_POOL))
+    rest = pl.col("__usage_cost") - pl.col("__moved").filter(fee).sum().over(_SPEND_POOL)
+    moved = pl.when(used).then(-_cost).when(first).then(pl.col("__moved") + rest).when(fee).then(pl.col("__moved"))
+    return weighted.with_columns(moved.cast(MONEY).alias(_MOVED)).drop(
+        "__usage_cost", "__weight", "__weights", "__moved"
+    )
+
+
+def _spend_commitment_unused() -> list[pl.Expr]:
+    """A spend-based commitment's fee row: its unused part, what is left of it after its offsets (Google's
+    unused commitment; the Unused row's EffectiveCost), and that part of its pricing quantity."""
+    fee = pl.col(_SPEND_FEE) & (_category == "Purchase")
+    unused = _cost + pl.col(_NETTED_SUM)
+    return [
+        pl.when(fee).then(pl.when(unused != 0).then(unused)).otherwise(pl.col(_UNUSED_COST)).alias(_UNUSED_COST),
+        pl.when(fee)
+        .then(
+            pl.when(unused != 0).then(
+                decimal_product(pl.col("usage.amount_in_pricing_units"), unused, divided_by=_cost)
+            )
+        )
+        .otherwise(pl.col(_UNUSED_QUANTITY))
+        .alias(_UNUSED_QUANTITY),
+    ]
 
 
 def _service_and_region() -> dict[str, pl.Expr]:
@@ -692,10 +823,15 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     is_purchase = pl.col(_FEE)
     priced = is_usage | is_purchase
     commitment = pl.col(_COMMITMENT).struct.field
-    committed = is_usage & pl.col(_COMMITMENT).is_not_null()
-    spend_based = commitment("type") == "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
-    # Netted credits are part of the row's bill; a pure credit row bills all of its credits.
-    billed = pl.when(is_credit).then(_cost + pl.col(_CREDIT_SUM)).otherwise(_cost + pl.col(_NETTED_SUM).fill_null(0))
+    by_credit = is_usage & pl.col(_COMMITMENT).is_not_null()  # resource-based, or legacy spend-based
+    spend_used, spend_fee = is_usage & pl.col(_SPEND_USED), is_purchase & pl.col(_SPEND_FEE)
+    committed = by_credit | spend_used
+    # Spend-based commitments are counted in the billing currency.
+    in_currency = (by_credit & (commitment("type") == "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE")) | spend_used | spend_fee
+    # Netted credits are part of the row's bill; a pure credit row bills all of its credits. A spend-based
+    # commitment's covered usage is billed by its fee rows (`_spend_commitment_moves`).
+    billed = pl.when(is_credit).then(_cost + pl.col(_CREDIT_SUM))
+    billed = billed.otherwise(_cost + pl.col(_NETTED_SUM).fill_null(0) + pl.col(_MOVED).fill_null(0))
     period = pl.col(_PERIOD).struct.field
     usage_start = pl.col("usage_start_time")
     consumed = pl.when(is_usage).then(pl.col("usage.amount"))
@@ -725,36 +861,47 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         .then(pl.lit("One-Time")),
         "ChargePeriodEnd": pl.col("usage_end_time"),
         "ChargePeriodStart": usage_start,
-        "CommitmentDiscountCategory": pl.when(committed)
+        "CommitmentDiscountCategory": pl.when(by_credit)
         .then(lookup(commitment("type"), COMMITMENT_CREDITS))
+        .when(spend_used | spend_fee)
+        .then(pl.lit("Spend"))
         .when(is_purchase)
         .then(pl.lit("Usage")),
         "CommitmentDiscountId": pl.col(_COMMITMENT_ID),
-        "CommitmentDiscountName": pl.when(committed)
+        "CommitmentDiscountName": pl.when(by_credit)
         .then(pl.coalesce(commitment("full_name"), commitment("name")))
+        .when(spend_used)
+        .then(pl.col("consumption_model.description"))
         .when(is_purchase)
         .then(pl.coalesce("resource.name", "sku.description")),
         # Used: the covered pricing quantity (spend-based: the cost, in currency); Purchase: the committed
-        # quantity of the charge period.
-        "CommitmentDiscountQuantity": pl.when(committed & spend_based)
+        # quantity of the charge period (spend-based: the fee).
+        "CommitmentDiscountQuantity": pl.when(in_currency)
         .then(_cost)
         .when(committed)
         .then(pl.col(_COVERED))
         .when(is_purchase)
         .then(pl.col("usage.amount_in_pricing_units")),
         "CommitmentDiscountStatus": pl.when(committed).then(pl.lit("Used")),
-        "CommitmentDiscountType": pl.when(committed)
+        "CommitmentDiscountType": pl.when(by_credit)
         .then(commitment("type"))
+        .when(spend_used | spend_fee)
+        .then(pl.lit(SPEND_BASED_COMMITMENT))
         .when(is_purchase)
         .then(pl.lit(RESOURCE_COMMITMENT)),
-        "CommitmentDiscountUnit": pl.when(committed & spend_based)
+        "CommitmentDiscountUnit": pl.when(in_currency)
         .then(pl.col("currency"))
         .when(committed | is_purchase)
         .then(pl.col("usage.pricing_unit")),
         "ConsumedQuantity": consumed,
         "ConsumedUnit": pl.when(consumed.is_not_null()).then(pl.col("usage.unit")),
-        "ContractedCost": pl.when(is_credit).then(billed).otherwise(_cost),
-        "ContractedUnitPrice": pl.when(priced).then(pl.col("price.effective_price")),
+        # At the negotiated on-demand price: a spend-based commitment's covered usage costs less (its discount).
+        "ContractedCost": pl.when(is_credit)
+        .then(billed)
+        .otherwise(pl.coalesce("cost_at_effective_price_default", _cost)),
+        "ContractedUnitPrice": pl.when(priced).then(
+            pl.coalesce("price.effective_price_default", "price.effective_price")
+        ),
         # Credits netted here (null when unreadable) plus the amortised commitment fee; a Purchase's is 0.
         "EffectiveCost": pl.when(is_credit)
         .then(billed)
@@ -911,7 +1058,9 @@ def _unused_row_overrides() -> dict[str, pl.Expr]:
         "ChargeFrequency": pl.lit("Usage-Based"),
         "ChargeDescription": pl.concat_str(pl.lit("Unused "), pl.col("sku.description")),
         "CommitmentDiscountStatus": pl.lit("Unused"),
-        "CommitmentDiscountQuantity": pl.col(_UNUSED_QUANTITY),
+        "CommitmentDiscountQuantity": pl.when(pl.col("CommitmentDiscountCategory") == "Spend")
+        .then(pl.col(_UNUSED_COST))
+        .otherwise(pl.col(_UNUSED_QUANTITY)),
         "PricingCategory": pl.lit("Committed"),
         "PricingQuantity": pl.col(_UNUSED_QUANTITY),
         "ListUnitPrice": nothing,
