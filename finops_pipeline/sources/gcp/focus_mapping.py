@@ -65,9 +65,14 @@ known bugs corrected:
   (`_spend_commitment_moves`), so a fee row bills its fee; what the offsets leave of each fee row is a derived
   Unused row. Σ BilledCost stays the invoice, and the pool's Σ EffectiveCost (Used + Unused) is what its
   Purchase rows bill. Covered usage whose fee is not in the files read keeps its own bill.
-  Legacy spend-based CUDs (`COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE` credits, before migration and for products
-  Google did not migrate, such as VMware Engine): the credit is netted and the usage is Committed (quantity =
-  its cost), but the fee (`Commitment - dollar based v1: …`) is not amortised: it stays a usage row.
+  Legacy spend-based CUDs (before an account's migration, and for products Google did not migrate, such as
+  VMware Engine): the fee `Commitment - dollar based v1: GCE for 1 year` (its units are cents an hour of
+  on-demand spend committed, at a discounted price) is the Purchase; the usage it covered carries a
+  `COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE` credit ("… dollar based: GCE Commitments") of minus the on-demand cost
+  covered, and no subscription, so the product ("GCE") ties them: one commitment per product,
+  CommitmentDiscountId "spend-based/GCE". It is amortised as a resource-based fee is, in on-demand spend in
+  the billing currency (fee units / 100 × `currency_conversion_rate`, and −credit), over the pool (product,
+  usage_start_time); partly covered usage is split. Google's KPI queries compute utilisation the same way.
 * **Accounts.** SubAccountId/Name = `project.id`/`project.name` (Google's view puts the billing account
   there); BillingAccountId = `billing_account_id`.
 * **Periods.** BillingPeriodStart/End = `invoice.month` (YYYYMM, a month in America/Los_Angeles) → UTC, end
@@ -89,6 +94,8 @@ parsed cost and charge day so reconciliation can account for it. No Credit row i
 whose cost or credits do not parse: its BilledCost is null (no cost) or the cost alone (credits unreadable),
 the same amount `billing_export_source_totals` counts for it.
 """
+
+from collections.abc import Callable
 
 import polars as pl
 
@@ -142,6 +149,13 @@ NETTED_CREDITS = (
 RESOURCE_COMMITMENT = "COMMITTED_USAGE_DISCOUNT"
 # The recurring fee of a resource-based commitment: "Commitment v1: N2 Cpu in Americas for 1 Year".
 COMMITMENT_FEE_SKU = r"(?i)^\s*commitment v\d+:"
+# Legacy spend-based commitments: the fee "Commitment - dollar based v1: GCE for 1 year" (a unit is $0.01 an hour
+# of on-demand spend committed) and the credit "Committed use discount - dollar based: GCE Commitments" on the
+# usage it covered; the product ("GCE") is what ties the two (the usage rows carry no subscription).
+SPEND_COMMITMENT = "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
+LEGACY_SPEND_FEE_SKU = r"(?i)^\s*commitment\s*-\s*dollar based v\d+:\s*(.+?)(?:\s+for\s+\d+\s+years?)?\s*$"
+LEGACY_SPEND_CREDIT = r"(?i)dollar based:\s*(.+?)(?:\s+commitments?)?\s*$"
+LEGACY_SPEND_UNITS_PER_CURRENCY = 100  # fee units of on-demand spend per US dollar
 # Spend-based committed use discounts in Google's consumption-model data (see the module docstring).
 FEE_OFFSET = "FEE_UTILIZATION_OFFSET"  # on a fee row: minus the part of the fee its commitment's usage consumed
 DEFAULT_CONSUMPTION_MODEL = "7754-699E-0EBF"  # "Default": on-demand prices
@@ -211,6 +225,7 @@ _SHARE = "__fee_share"
 _UNUSED_COST = "__unused_cost"
 _UNUSED_QUANTITY = "__unused_quantity"
 _FEE_OFFSET = "__fee_offset"
+_COMMITTED = "__committed_quantity"  # a fee row's committed quantity, as its pool counts it
 _SPEND_FEE = "__spend_commitment_fee"
 _SPEND_USED = "__spend_commitment_used"
 _MOVED = "__billed_moved"  # covered usage's cost, billed on its spend-based commitment's fee rows instead
@@ -395,13 +410,17 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     )
 
 
-_SKU_TRAITS = pl.Struct({"commitment_fee": pl.Boolean, "gpu": pl.Boolean, "spot": pl.Boolean})
+_SKU_TRAITS = pl.Struct(
+    {"commitment_fee": pl.Boolean, "spend_product": pl.String, "gpu": pl.Boolean, "spot": pl.Boolean}
+)
 
 
 def _sku_traits(description: pl.Expr) -> pl.Expr:
-    """What the rules read off `sku.description`: a commitment's fee SKU, a GPU, spot (preemptible) capacity."""
+    """What the rules read off `sku.description`: a resource-based commitment's fee SKU, the product of a
+    legacy spend-based commitment's fee SKU, a GPU, spot (preemptible) capacity."""
     return pl.struct(
         description.str.contains(COMMITMENT_FEE_SKU).alias("commitment_fee"),
+        description.str.extract(LEGACY_SPEND_FEE_SKU, 1).alias("spend_product"),
         description.str.contains(r"(?i)\bgpu\b").alias("gpu"),
         description.str.contains(r"(?i)\b(?:spot|preemptible)\b").alias("spot"),
     )
@@ -456,7 +475,9 @@ def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     else:
         credit_type = pl.element().struct.field("type")
         commitment_credit = credits.list.eval(credit_type.is_in(list(COMMITMENT_CREDITS))).list.any()
-    fee_sku = pl.col("sku.description").str.contains(COMMITMENT_FEE_SKU)
+    fee_sku = pl.col("sku.description").str.contains(COMMITMENT_FEE_SKU) | pl.col("sku.description").str.contains(
+        LEGACY_SPEND_FEE_SKU
+    )
     # Spend-based commitments' fees and covered usage (consumption-model data) carry the subscription.
     subscription = pl.col("subscription.instance_id").is_not_null()
     candidates = (
@@ -492,13 +513,14 @@ _CREDIT_VALUES = pl.Struct(
     {
         "all_json": pl.String,  # every credit, as x_Credits shows them (`_credits_json`)
         "netted_json": pl.String,  # the netted ones
-        "commitment_json": pl.String,  # the resource-based CUD ones (a split row's committed part)
+        "commitment_json": pl.String,  # those of the first CUD credit's type (a split row's committed part)
         "other_netted_json": pl.String,  # the other netted ones (its on-demand part)
         "sum": MONEY,  # Σ amount: 0 without credits, null when unreadable
         "netted_sum": MONEY,
         "separate": pl.List(_CREDIT),  # the credits that become Credit rows of their own
         "commitment": _CREDIT,  # the first committed use discount credit
-        "commitment_discount": MONEY,  # −Σ resource-based CUD credits: the on-demand cost of covered usage
+        "commitment_discount": MONEY,  # −Σ those credits: the on-demand cost of the covered usage
+        "spend_product": pl.String,  # a legacy spend-based CUD credit's product ("GCE")
         "fee_offset": MONEY,  # Σ FEE_UTILIZATION_OFFSET credits: 0 without, null when unreadable
         "unusable": pl.Boolean,  # not a list of records, or a credit without an amount
         "problem": pl.String,
@@ -528,22 +550,36 @@ def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
     def total(records: pl.Expr) -> pl.Expr:
         return pl.when(~unusable).then(records.list.agg(credit("amount").sum()).fill_null(0).cast(MONEY))
 
-    resource_commitment = credit("type") == RESOURCE_COMMITMENT
+    # (list.eval, not list.agg: polars 2.1 panics taking a struct out of a null list with list.agg.)
+    commitment = credits.list.eval(pl.element().filter(credit("type").is_in(list(COMMITMENT_CREDITS)))).list.first()
+    # The row's commitment credits: those of its first one's type (a row is amortised under one commitment).
+    spend = commitment.struct.field("type") == SPEND_COMMITMENT
+
+    def of_commitment(of_type: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+        return (
+            pl.when(spend)
+            .then(of_type(credit("type") == SPEND_COMMITMENT))
+            .otherwise(of_type(credit("type") == RESOURCE_COMMITMENT))
+        )
+
     return pl.struct(
         _credits_json(credits).alias("all_json"),
         _credits_json(netted).alias("netted_json"),
-        _credits_json(credits.list.eval(pl.element().filter(resource_commitment))).alias("commitment_json"),
-        _credits_json(netted.list.eval(pl.element().filter(~resource_commitment))).alias("other_netted_json"),
+        of_commitment(lambda its: _credits_json(credits.list.eval(pl.element().filter(its)))).alias("commitment_json"),
+        of_commitment(lambda its: _credits_json(netted.list.eval(pl.element().filter(~its)))).alias(
+            "other_netted_json"
+        ),
         total(credits).alias("sum"),
         total(netted).alias("netted_sum"),
         credits.list.eval(pl.element().filter(~netted_type)).alias("separate"),
-        # (list.eval, not list.agg: polars 2.1 panics taking a struct out of a null list with list.agg.)
-        credits.list.eval(pl.element().filter(credit("type").is_in(list(COMMITMENT_CREDITS))))
-        .list.first()
-        .alias("commitment"),
-        (-credits.list.agg(credit("amount").filter(resource_commitment).sum()))
+        commitment.alias("commitment"),
+        of_commitment(lambda its: -credits.list.agg(credit("amount").filter(its).sum()))
         .cast(MONEY)
         .alias("commitment_discount"),
+        pl.when(spend)
+        .then(pl.coalesce(commitment.struct.field("full_name"), commitment.struct.field("name")))
+        .str.extract(LEGACY_SPEND_CREDIT, 1)
+        .alias("spend_product"),
         total(credits.list.eval(pl.element().filter(credit("type") == FEE_OFFSET))).alias("fee_offset"),
         unusable.alias("unusable"),
         join_reasons(problems).alias("problem"),
@@ -586,10 +622,14 @@ def _charge_category() -> pl.Expr:
     usage = pl.col("usage.amount").fill_null(0)
     pure_credit = (_cost == 0) & (pl.col(_CREDIT_SUM).fill_null(0) != 0) & (usage == 0) & (cost_type != "tax")
     # The recurring fee of a commitment: FOCUS's Purchase (amortised, see the docstring).
+    sku = pl.col(_SKU).struct.field
+    # (A legacy spend-based fee is known by its SKU alone: the standard export has no subscription.)
+    resource_or_legacy_spend_fee = (pl.col("subscription.instance_id").is_not_null() & sku("commitment_fee")) | sku(
+        "spend_product"
+    ).is_not_null()
     fee = (
         (cost_type == "regular")
-        & pl.col("subscription.instance_id").is_not_null()
-        & pl.col(_SKU).struct.field("commitment_fee").fill_null(False)
+        & resource_or_legacy_spend_fee.fill_null(False)
         & pl.col(_COMMITMENT).is_null()
         & _cost.is_not_null()
     ) | pl.col(_SPEND_FEE)
@@ -602,30 +642,58 @@ def _charge_category() -> pl.Expr:
     )
 
 
+def _legacy_spend_commitment_id(product: pl.Expr) -> pl.Expr:
+    """The CommitmentDiscountId of a product's legacy spend-based commitments ("GCE" → "spend-based/GCE"): the
+    product is all that ties their fee to the usage it covered, so they are one commitment per product."""
+    return pl.lit("spend-based/") + product
+
+
 def _commitment_columns() -> dict[str, pl.Expr]:
     """Which commitment a row buys (fee) or uses (credit), the quantity it used, and the pool (commitment,
-    charge period, unit) its fee is amortised over."""
+    charge period, unit) its fee is amortised over.
+
+    Quantities: a resource-based commitment's in its pricing unit; a legacy spend-based one's in on-demand
+    spend in the billing currency (the fee's units are cents of US dollars, a credit is minus the on-demand
+    cost it covered)."""
     commitment = pl.col(_COMMITMENT).struct.field
     fee = _category == "Purchase"
     covered = (_category == "Usage") & pl.col(_COMMITMENT).is_not_null()
     spend_used = (_category == "Usage") & pl.col(_SPEND_USED)
+    legacy_fee_product = pl.col(_SKU).struct.field("spend_product")
+    legacy_fee = fee & legacy_fee_product.is_not_null() & ~pl.col(_SPEND_FEE)
+    legacy_covered = covered & (commitment("type") == SPEND_COMMITMENT)
+    legacy_covered_product = pl.col("credits").struct.field("spend_product")
     discount = pl.col("credits").struct.field("commitment_discount")
     pricing = pl.col("usage.amount_in_pricing_units")
     covered_share = pl.min_horizontal(pricing, decimal_product(pricing, discount, divided_by=_cost))
     gpu = pl.when(pl.col(_SKU).struct.field("gpu")).then(pl.lit(" (gpu)")).otherwise(pl.lit(""))
     return {
         _FEE: fee,
-        _COMMITMENT_ID: pl.when(fee)
+        _COMMITMENT_ID: pl.when(legacy_fee)
+        .then(_legacy_spend_commitment_id(legacy_fee_product))
+        .when(fee)
         .then(pl.col("subscription.instance_id"))
+        .when(legacy_covered & legacy_covered_product.is_not_null())
+        .then(_legacy_spend_commitment_id(legacy_covered_product))
         .when(covered)
         .then(pl.coalesce("subscription.instance_id", commitment("id"), commitment("name")))
         .when(spend_used)
         .then(pl.col("subscription.instance_id")),
-        # Resource-based commitments only: the covered part of the pricing quantity (all of it if cost is 0).
-        _COVERED: pl.when(covered & (commitment("type") == RESOURCE_COMMITMENT)).then(
-            pl.when(_cost != 0).then(covered_share).otherwise(pricing)
-        ),
-        _POOL: pl.concat_str(pl.col(_UNIT), gpu),
+        # Resource-based: the covered part of the pricing quantity (all of it if cost is 0); legacy
+        # spend-based: the on-demand cost covered.
+        _COVERED: pl.when(legacy_covered)
+        .then(discount)
+        .when(covered & (commitment("type") == RESOURCE_COMMITMENT))
+        .then(pl.when(_cost != 0).then(covered_share).otherwise(pricing)),
+        _COMMITTED: pl.when(legacy_fee)
+        .then(
+            decimal_product(
+                pricing, pl.col("currency_conversion_rate"), divided_by=pl.lit(LEGACY_SPEND_UNITS_PER_CURRENCY)
+            )
+        )
+        .when(fee)
+        .then(pricing),
+        _POOL: pl.when(legacy_fee | legacy_covered).then(pl.lit("spend")).otherwise(pl.concat_str(pl.col(_UNIT), gpu)),
     }
 
 
@@ -643,6 +711,7 @@ _COMMITMENT_INPUTS = (
     "sku.id",
     "sku.description",
     "consumption_model.id",
+    "currency_conversion_rate",
 )
 
 
@@ -675,7 +744,7 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     has_fee = is_fee.any().over(key)
     joinable = has_fee & pl.all_horizontal(pl.col(c).is_not_null() for c in key)
     fee_cost = _cost.filter(is_fee).sum().cast(MONEY).over(key)
-    fee_quantity = pl.col("usage.amount_in_pricing_units").filter(is_fee).sum().cast(MONEY).over(key)
+    fee_quantity = pl.col(_COMMITTED).filter(is_fee).sum().cast(MONEY).over(key)
     covered_total = pl.when(joinable).then(pl.col(_COVERED).sum().cast(MONEY).over(key)).otherwise(pl.lit(0, MONEY))
     capacity = pl.max_horizontal(fee_quantity, covered_total)
     share = pl.when(is_covered & joinable & (capacity > 0)).then(
@@ -691,8 +760,8 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
             _ROW,
             *key,
             _COVERED,
+            _COMMITTED,
             "cost",
-            "usage.amount_in_pricing_units",
             is_fee.alias(_FEE),
             spend_fee.alias(_SPEND_FEE),
             spend_used.alias(_SPEND_USED),
@@ -758,21 +827,11 @@ def _spend_commitment_moves(rows: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _spend_commitment_unused() -> list[pl.Expr]:
-    """A spend-based commitment's fee row: its unused part, what is left of it after its offsets (Google's
-    unused commitment; the Unused row's EffectiveCost), and that part of its pricing quantity."""
+    """A spend-based commitment's fee row in consumption-model data: its unused part, what is left of it after
+    its offsets (Google's unused commitment), as the Unused row's EffectiveCost and quantity (currency)."""
     fee = pl.col(_SPEND_FEE) & (_category == "Purchase")
-    unused = _cost + pl.col(_NETTED_SUM)
-    return [
-        pl.when(fee).then(pl.when(unused != 0).then(unused)).otherwise(pl.col(_UNUSED_COST)).alias(_UNUSED_COST),
-        pl.when(fee)
-        .then(
-            pl.when(unused != 0).then(
-                decimal_product(pl.col("usage.amount_in_pricing_units"), unused, divided_by=_cost)
-            )
-        )
-        .otherwise(pl.col(_UNUSED_QUANTITY))
-        .alias(_UNUSED_QUANTITY),
-    ]
+    unused = pl.when(fee).then(pl.when(_cost + pl.col(_NETTED_SUM) != 0).then(_cost + pl.col(_NETTED_SUM)))
+    return [unused.otherwise(pl.col(c)).alias(c) for c in (_UNUSED_COST, _UNUSED_QUANTITY)]
 
 
 def _service_and_region() -> dict[str, pl.Expr]:
@@ -825,9 +884,10 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     commitment = pl.col(_COMMITMENT).struct.field
     by_credit = is_usage & pl.col(_COMMITMENT).is_not_null()  # resource-based, or legacy spend-based
     spend_used, spend_fee = is_usage & pl.col(_SPEND_USED), is_purchase & pl.col(_SPEND_FEE)
+    legacy_spend_fee = is_purchase & pl.col(_SKU).struct.field("spend_product").is_not_null() & ~pl.col(_SPEND_FEE)
     committed = by_credit | spend_used
     # Spend-based commitments are counted in the billing currency.
-    in_currency = (by_credit & (commitment("type") == "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE")) | spend_used | spend_fee
+    in_currency = (by_credit & (commitment("type") == SPEND_COMMITMENT)) | spend_used | spend_fee | legacy_spend_fee
     # Netted credits are part of the row's bill; a pure credit row bills all of its credits. A spend-based
     # commitment's covered usage is billed by its fee rows (`_spend_commitment_moves`).
     billed = pl.when(is_credit).then(_cost + pl.col(_CREDIT_SUM))
@@ -863,7 +923,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "ChargePeriodStart": usage_start,
         "CommitmentDiscountCategory": pl.when(by_credit)
         .then(lookup(commitment("type"), COMMITMENT_CREDITS))
-        .when(spend_used | spend_fee)
+        .when(spend_used | spend_fee | legacy_spend_fee)
         .then(pl.lit("Spend"))
         .when(is_purchase)
         .then(pl.lit("Usage")),
@@ -874,19 +934,21 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         .then(pl.col("consumption_model.description"))
         .when(is_purchase)
         .then(pl.coalesce("resource.name", "sku.description")),
-        # Used: the covered pricing quantity (spend-based: the cost, in currency); Purchase: the committed
-        # quantity of the charge period (spend-based: the fee).
-        "CommitmentDiscountQuantity": pl.when(in_currency)
+        # Used: the covered quantity; Purchase: the committed quantity of the charge period (spend-based, as
+        # Google's consumption-model data counts it: the discounted cost and fee; legacy: on-demand spend).
+        "CommitmentDiscountQuantity": pl.when(spend_used | spend_fee)
         .then(_cost)
         .when(committed)
         .then(pl.col(_COVERED))
         .when(is_purchase)
-        .then(pl.col("usage.amount_in_pricing_units")),
+        .then(pl.col(_COMMITTED)),
         "CommitmentDiscountStatus": pl.when(committed).then(pl.lit("Used")),
         "CommitmentDiscountType": pl.when(by_credit)
         .then(commitment("type"))
         .when(spend_used | spend_fee)
         .then(pl.lit(SPEND_BASED_COMMITMENT))
+        .when(legacy_spend_fee)
+        .then(pl.lit(SPEND_COMMITMENT))
         .when(is_purchase)
         .then(pl.lit(RESOURCE_COMMITMENT)),
         "CommitmentDiscountUnit": pl.when(in_currency)
@@ -993,7 +1055,7 @@ _COMMITMENT_DETAILS = tuple(c for c in _NOT_ON_DERIVED_CREDITS if c.startswith("
 
 
 def _committed_part(columns: dict[str, pl.Expr]) -> pl.Expr:
-    """For usage only partly covered by a resource-based commitment (−CUD credit d < cost c): the committed
+    """For usage only partly covered by a commitment (−CUD credit d < cost c): the committed
     part's amounts (`_SPLIT_AMOUNTS`, its x_Credits, and the on-demand part's PricingCategory); null for
     every other row.
 
@@ -1003,14 +1065,15 @@ def _committed_part(columns: dict[str, pl.Expr]) -> pl.Expr:
     so the two add up to the row exactly) with the row's other netted credits, e.g. sustained use."""
     values = pl.col("credits").struct.field
     discount, pricing = values("commitment_discount"), pl.col("usage.amount_in_pricing_units")
+    resource = pl.col(_COMMITMENT).struct.field("type") == RESOURCE_COMMITMENT
     partly = (
         (_category == "Usage")
-        & (pl.col(_COMMITMENT).struct.field("type") == RESOURCE_COMMITMENT)
+        & pl.col(_COMMITMENT).is_not_null()
         & ~pl.col(_CREDITS_UNUSABLE)
         & (_cost > 0)
         & (discount > 0)
         & (discount < _cost)
-        & (pl.col(_COVERED) < pricing)
+        & (~resource | (pl.col(_COVERED) < pricing))
     ).fill_null(False)
     fraction = decimal_product(discount, divided_by=pl.when(_cost > 0).then(_cost))
     spot = pl.col(_SKU).struct.field("spot").fill_null(False)
@@ -1020,7 +1083,11 @@ def _committed_part(columns: dict[str, pl.Expr]) -> pl.Expr:
             pl.col(_SHARE).fill_null(0).cast(MONEY).alias("EffectiveCost"),
             discount.cast(MONEY).alias("ContractedCost"),
             decimal_product(columns["ListCost"], fraction).alias("ListCost"),
-            pl.col(_COVERED).cast(MONEY).alias("PricingQuantity"),
+            pl.when(resource)
+            .then(pl.col(_COVERED))
+            .otherwise(decimal_product(pricing, fraction))
+            .cast(MONEY)
+            .alias("PricingQuantity"),
             decimal_product(columns["ConsumedQuantity"], fraction).alias("ConsumedQuantity"),
             values("commitment_json").alias(CREDITS_COLUMN),
             values("other_netted_json").alias("on_demand_credits"),
@@ -1058,11 +1125,12 @@ def _unused_row_overrides() -> dict[str, pl.Expr]:
         "ChargeFrequency": pl.lit("Usage-Based"),
         "ChargeDescription": pl.concat_str(pl.lit("Unused "), pl.col("sku.description")),
         "CommitmentDiscountStatus": pl.lit("Unused"),
-        "CommitmentDiscountQuantity": pl.when(pl.col("CommitmentDiscountCategory") == "Spend")
-        .then(pl.col(_UNUSED_COST))
-        .otherwise(pl.col(_UNUSED_QUANTITY)),
+        "CommitmentDiscountQuantity": pl.col(_UNUSED_QUANTITY),
         "PricingCategory": pl.lit("Committed"),
-        "PricingQuantity": pl.col(_UNUSED_QUANTITY),
+        # Spend-based: the fee's pricing units (cents or dollars of commitment) of the unused cost.
+        "PricingQuantity": pl.when(pl.col("CommitmentDiscountCategory") == "Spend")
+        .then(decimal_product(pl.col("PricingQuantity"), pl.col(_UNUSED_COST), divided_by=pl.col("ContractedCost")))
+        .otherwise(pl.col(_UNUSED_QUANTITY)),
         "ListUnitPrice": nothing,
         "ContractedUnitPrice": nothing,
         "ConsumedQuantity": nothing,

@@ -1,6 +1,7 @@
-"""Spend-based committed use discounts in Google's consumption-model data (since 2025-07-15; every account
-since 2026-01-21), on the rows Google publishes as its sample (cloud.google.com/docs/cuds-multiprice-datamodel,
-"Data after", a 1-year Compute flexible CUD):
+"""Spend-based committed use discounts, in Google's consumption-model data (since 2025-07-15; every account
+since 2026-01-21) and in the legacy credit model (further down), on the rows Google publishes as its sample
+(cloud.google.com/docs/cuds-multiprice-datamodel, "Data after" / "Data before", a 1-year Compute flexible CUD).
+Consumption-model data:
 
 * fee rows: fee SKU 5515-81A8-03A2 at $1, `cost` = the hour's committed discounted spend, split by the usage
   SKU it paid for, each offset by a FEE_UTILIZATION_OFFSET credit of minus what that usage consumed (a part
@@ -186,3 +187,138 @@ def test_covered_usage_without_its_fee_in_the_export_keeps_its_bill(tmp_path):
     assert focus.select(COLUMNS).rows() == [
         (1, "Usage", "Committed", "Used", "Spend", d("0.125637"), d("0.125637"), d("0.125637"), d("0.174493"))
     ]
+
+
+# --- The legacy credit model (before an account's migration; VMware Engine and a few others still) ------------
+
+LEGACY_SUBSCRIPTION = "subscriptions/e52fd279-0851-4f53-a533-093119e27bad"
+LEGACY_FEE_SKU = {"id": "F61D-4D51-AAFC", "description": "Commitment - dollar based v1: GCE for 1 year"}
+LEGACY_CREDIT = "Committed use discount - dollar based: GCE Commitments"
+
+
+def legacy_fee(hour: dict, cost: str, units: str, *, rate: str = "1", currency: str = "USD") -> dict:
+    """A fee row: `units` cents an hour of on-demand spend committed, at the discounted 0.0072 a cent (28% off)."""
+    return export_record(
+        **hour,
+        sku=LEGACY_FEE_SKU,
+        subscription={"instance_id": LEGACY_SUBSCRIPTION},
+        usage={"amount": float(units), "unit": "hour", "pricing_unit": "hour", "amount_in_pricing_units": float(units)},
+        price={"effective_price": 0.0072},
+        cost=float(cost),
+        cost_at_list=float(cost),
+        currency=currency,
+        currency_conversion_rate=float(rate),
+        credits=[],
+    )
+
+
+def legacy_usage(hour: dict, sku: dict, quantity: str, unit: str, cost: str, credit: str, **money) -> dict:
+    """Usage at the on-demand price with a credit of minus the on-demand cost its commitment covered."""
+    cud = {"name": "", "amount": float(credit), "id": "", "full_name": LEGACY_CREDIT,
+           "type": "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"}  # fmt: skip
+    return export_record(
+        **hour,
+        sku=sku,
+        usage={
+            "amount": float(quantity),
+            "unit": unit,
+            "pricing_unit": unit,
+            "amount_in_pricing_units": float(quantity),
+        },
+        cost=float(cost),
+        cost_at_list=float(cost),
+        credits=[cud],
+        **({"currency": "USD", "currency_conversion_rate": 1.0} | money),
+    )
+
+
+LEGACY_RECORDS = [
+    # Hour 1: $0.10 an hour of on-demand spend committed (10 units), fee 0.072; usage worth 0.268064 on demand,
+    # of which the commitment covered 0.10 (credits 0.065095 + 0.034905): each row is split.
+    legacy_fee(HOUR_1, "0.046868", "6.509490"),
+    legacy_fee(HOUR_1, "0.025132", "3.490510"),
+    legacy_usage(HOUR_1, RAM, "8", "gibibyte hour", "0.174496", "-0.065095"),
+    legacy_usage(HOUR_1, CORE, "32", "hour", "0.093568", "-0.034905"),
+    # Hour 2: $0.30 committed (30 units), fee 0.216; all usage (0.268064) covered, 0.031936 of it unused.
+    legacy_fee(HOUR_2, "0.022994", "3.1936"),
+    legacy_fee(HOUR_2, "0.125637", "17.4496"),
+    legacy_fee(HOUR_2, "0.067369", "9.3568"),
+    legacy_usage(HOUR_2, RAM, "8", "gibibyte hour", "0.174496", "-0.174496"),
+    legacy_usage(HOUR_2, CORE, "32", "hour", "0.093568", "-0.093568"),
+]
+
+
+def test_legacy_spend_based_commitment_fees_are_amortised_over_the_usage_their_credits_covered(tmp_path):
+    """Per product and hour the fee F is shared by the on-demand spend each row's credit covered, c × F /
+    max(committed, Σ c); what is left is an Unused row; partly covered usage is split (DiscountHandling-A-004-C).
+    The commitment is the product's ("spend-based/GCE"): nothing else ties the fee to the usage."""
+    export = write_ndjson(tmp_path / "export.json", LEGACY_RECORDS)
+    focus = to_focus([export])
+    assert focus[REASON].null_count() == focus.height
+    stored = conform_to_focus(focus.drop(REASON))
+    assert stored.rejected.height == 0
+    model = load_rule_model(SHARED_DATA / "focus_validator" / "model-1.2.json")
+    failures = source_conformance(stored.valid, model, "gcp")
+    assert failures.filter(pl.col("Function") != "Composite").height == 0, failures
+
+    unused_units = d("3.1936") * d("0.02299392") / d("0.022994")  # the first fee row's units of the unused cost
+    expected = [
+        # Hour 1: committed 0.10 on demand (in the billing currency), all of it used.
+        (1, "Purchase", "Standard", None, "Spend", "0.0650949", "0.046868", "0", "0.046868"),
+        (2, "Purchase", "Standard", None, "Spend", "0.0349051", "0.025132", "0", "0.025132"),
+        # RAM: 0.065095 of its 0.174496 covered: that part's share of the fee is 0.065095 × 0.072 / 0.10; the
+        # rest (0.109401) is on demand.
+        (3, "Usage", "Committed", "Used", "Spend", "0.065095", "0", "0.0468684", "0.065095"),
+        (3, "Usage", "Standard", None, None, None, "0.109401", "0.109401", "0.109401"),
+        (4, "Usage", "Committed", "Used", "Spend", "0.034905", "0", "0.0251316", "0.034905"),
+        (4, "Usage", "Standard", None, None, None, "0.058663", "0.058663", "0.058663"),
+        # Hour 2: committed 0.30, covered 0.268064: shares c × 0.216 / 0.30, unused 0.216 − 0.19300608.
+        (5, "Purchase", "Standard", None, "Spend", "0.031936", "0.022994", "0", "0.022994"),
+        (5, "Usage", "Committed", "Unused", "Spend", "0.031936", "0", "0.02299392", "0"),
+        (6, "Purchase", "Standard", None, "Spend", "0.174496", "0.125637", "0", "0.125637"),
+        (7, "Purchase", "Standard", None, "Spend", "0.093568", "0.067369", "0", "0.067369"),
+        (8, "Usage", "Committed", "Used", "Spend", "0.174496", "0", "0.12563712", "0.174496"),
+        (9, "Usage", "Committed", "Used", "Spend", "0.093568", "0", "0.06736896", "0.093568"),
+    ]
+    assert focus.select(COLUMNS).rows() == [
+        tuple(d(v) if isinstance(v, str) and v[0].isdigit() else v for v in row) for row in expected
+    ]
+    # The committed part of a split row: its share of the pricing quantity, 8 × 0.065095 / 0.174496.
+    ram_part = focus.filter(pl.col("x_SourceRowNumber") == 3).row(0, named=True)
+    assert abs(ram_part["PricingQuantity"] - d(8) * d("0.065095") / d("0.174496")) < d("1e-9")
+    unused = focus.filter(pl.col("CommitmentDiscountStatus") == "Unused").row(0, named=True)
+    assert abs(unused["PricingQuantity"] - unused_units) < d("1e-9")
+    committed = focus.filter(pl.col("CommitmentDiscountCategory").is_not_null())
+    assert set(committed["CommitmentDiscountId"]) == {"spend-based/GCE"}
+    assert set(committed["CommitmentDiscountType"]) == {"COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"}
+    assert set(committed["CommitmentDiscountUnit"]) == {"USD"}
+
+    # Invoice: Σ cost 0.824128 + Σ credits (−0.10 − 0.268064) = 0.456064.
+    assert focus["BilledCost"].sum() == focus["EffectiveCost"].sum() == d("0.456064")
+    totals = billing_export_source_totals(scan_billing_export([export])).collect()
+    assert totals["x_SourceCost"].sum() == d("0.456064")
+    closure = commitment_amortisation_closure(focus, by=("CommitmentDiscountId", "ChargePeriodStart"))
+    assert closure["amortisation_closes"].all() and closure["status_split_closes"].all()
+    # Utilisation 0.19300608 / 0.216 = 89.35% in hour 2: what the consumption-model data gives for it.
+    assert closure.select("used_effective_cost", "unused_effective_cost").rows() == [
+        (d("0.072"), d(0)),
+        (d("0.19300608"), d("0.02299392")),
+    ]
+
+
+def test_legacy_spend_based_commitment_in_another_billing_currency(tmp_path):
+    """The fee's units are US cents; the credits are in the billing currency: the pool converts the committed
+    spend with the row's rate (EUR 0.9 per USD). 30 units = USD 0.30 = EUR 0.27 committed, fee EUR 0.1944;
+    a credit of EUR −0.18 covers 0.18 of it: share 0.18 × 0.1944 / 0.27 = 0.1296, unused 0.0648 (EUR 0.09)."""
+    eur = {"currency": "EUR", "currency_conversion_rate": 0.9}
+    records = [
+        legacy_fee(HOUR_1, "0.1944", "30", rate="0.9", currency="EUR"),
+        legacy_usage(HOUR_1, CORE, "32", "hour", "0.18", "-0.18", **eur),
+    ]
+    focus = to_focus([write_ndjson(tmp_path / "export.json", records)])
+    assert focus.select(COLUMNS).rows() == [
+        (1, "Purchase", "Standard", None, "Spend", d("0.27"), d("0.1944"), d(0), d("0.1944")),
+        (1, "Usage", "Committed", "Unused", "Spend", d("0.09"), d(0), d("0.0648"), d(0)),
+        (2, "Usage", "Committed", "Used", "Spend", d("0.18"), d(0), d("0.1296"), d("0.18")),
+    ]
+    assert set(focus["CommitmentDiscountUnit"].drop_nulls()) == {"EUR"}
