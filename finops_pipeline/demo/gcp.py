@@ -16,7 +16,12 @@ reader must respect).
 Credits, applied per day: the committed use discount first (a `COMMITTED_USAGE_DISCOUNT` credit of minus the
 on-demand cost of the covered N2 core and RAM hours, on the covering project's rows, in resource order; the
 commitment's daily fee rows are billed whether used or not), then the promotional credit (up to its monthly
-cap, on what is left of the project's Compute Engine usage). Tax: one row per project and invoice month,
+cap, on what is left of the project's Compute Engine usage). The flexible (spend-based) committed use
+discount is billed as Google does since its consumption-model change (2026-01-21 for every account): the
+covered E2 usage in its region is priced under the CUD's consumption model at the discounted price, and the
+daily fee (the hourly commitment × hours, at $1 a unit) is one row per usage SKU for what that usage consumed,
+offset by a `FEE_UTILIZATION_OFFSET` credit of as much, plus one row for what nobody used. Every usage row
+carries its consumption model (Default when not covered). Tax: one row per project and invoice month,
 `sales_tax_rate` of the month's cost net of credits. Google invoices Σ cost + Σ credits (credits are
 negative), so that is the bill (`ProviderExport.totals`, `billed_by_day`: what Σ FOCUS BilledCost must be).
 """
@@ -46,6 +51,7 @@ from finops_pipeline.demo.organisation import (
     Account,
     CommittedUseDiscount,
     Estate,
+    FlexibleCommittedUseDiscount,
     Organisation,
     Resource,
     stable_hex,
@@ -65,7 +71,8 @@ COLUMNS = (
     "resource.name", "resource.global_name", "export_time", "cost", "currency", "currency_conversion_rate",
     "usage.amount", "usage.unit", "usage.amount_in_pricing_units", "usage.pricing_unit", "credits", "invoice.month",
     "cost_type", "cost_at_list", "price.effective_price", "transaction_type", "seller_name",
-    "subscription.instance_id",
+    "subscription.instance_id", "consumption_model.id", "consumption_model.description",
+    "cost_at_effective_price_default", "price.effective_price_default",
 )  # fmt: skip
 
 SERVICES = {  # service.description → service.id
@@ -107,9 +114,12 @@ class Sku:
     pricing_unit: str
     price: Decimal  # per pricing unit
     per_pricing_unit: Decimal  # usage units in one pricing unit
+    fixed_id: str = ""  # Google's id, where the pipeline knows it; else one made up from the description
 
     @property
     def sku_id(self) -> str:
+        if self.fixed_id:
+            return self.fixed_id
         code = stable_hex(12, "gcp-sku", self.service, self.description).upper()
         return f"{code[:4]}-{code[4:8]}-{code[8:]}"
 
@@ -125,6 +135,14 @@ def instance_sku(series: str, part: str) -> Sku:
         return Sku("Compute Engine", description, "seconds", "hour", ON_DEMAND[(series, part)], Decimal(3600))
     return Sku("Compute Engine", description, "byte-seconds", "gibibyte hour", ON_DEMAND[(series, part)],
                Decimal(3600 * GIB))  # fmt: skip
+
+
+# Consumption models (id, description): the on-demand Default, and a 1-year Compute flexible CUD's.
+DEFAULT_MODEL = ("7754-699E-0EBF", "Default")
+FLEXIBLE_CUD_MODEL = ("D97B-0795-975B", "Compute Flexible CUD - 1 Year")
+# The flexible CUD's fee: $1 per dollar of committed discounted spend, offset as the commitment is used.
+FLEXIBLE_CUD_FEE = Sku("Compute Engine", "Compute Flexible Committed Use Discounts - 1 Year", "hour", "hour",
+                       Decimal(1), Decimal(1), fixed_id="5515-81A8-03A2")  # fmt: skip
 
 
 def commitment_sku(series: str, part: str) -> Sku:
@@ -221,6 +239,11 @@ class Row:
     subscription: str = ""
     # what a committed use discount can cover: (series, "core" | "ram", region)
     commitment_key: tuple[str, str, str] | None = None
+    # Priced under a spend-based CUD's consumption model (Default otherwise): its discounted unit price and
+    # what the row would cost on demand.
+    consumption_model: tuple[str, str] = DEFAULT_MODEL
+    price: Decimal | None = None
+    on_demand_cost: Decimal | None = None
 
     @property
     def net(self) -> Decimal:
@@ -396,10 +419,12 @@ def daily_rows(org: Organisation, window: Window, seed: int, index: int, day: da
             raise ValueError(f"unknown GCP resource kind {kind!r} ({resource.name})")
     for cud in estate.commitments:
         rows = apply_commitment(estate, cud, window, day, rows)
+    for flexible in estate.flexible_commitments:
+        rows = apply_flexible_commitment(estate, flexible, window, day, rows)
     return rows
 
 
-def commitment_term(cud: CommittedUseDiscount, window: Window) -> tuple[date, date]:
+def commitment_term(cud: CommittedUseDiscount | FlexibleCommittedUseDiscount, window: Window) -> tuple[date, date]:
     start = window.first_day - timedelta(days=cud.started_days_before_window)
     return start, start + timedelta(days=cud.term_days)
 
@@ -447,6 +472,47 @@ def apply_commitment(
             remaining -= covered
             credit = Credit(name, -q10(row.sku.price * covered), name, global_name, "COMMITTED_USAGE_DISCOUNT")
             out[i] = replace(row, credits=(*row.credits, credit), subscription=subscription)
+    return out
+
+
+def flexible_subscription(cud: FlexibleCommittedUseDiscount) -> str:
+    guid = stable_hex(32, "gcp-flexible-cud", cud.name)
+    return f"subscriptions/{guid[:8]}-{guid[8:12]}-{guid[12:16]}-{guid[16:20]}-{guid[20:]}"
+
+
+def apply_flexible_commitment(
+    estate: Estate, cud: FlexibleCommittedUseDiscount, window: Window, day: date, rows: list[Row]
+) -> list[Row]:
+    """Price the day's eligible Compute Engine core and RAM usage in the commitment's region (not covered by a
+    resource-based commitment) under its consumption model, and bill its fee: one row per usage SKU for
+    what that usage consumed, offset by a FEE_UTILIZATION_OFFSET credit of as much, and one row, without
+    offset, in the buying project for what nobody used (Google's proportional attribution)."""
+    start, end = commitment_term(cud, window)
+    if not start <= day < end:
+        return rows
+    subscription = flexible_subscription(cud)
+    remaining = q10(cud.hourly_commitment * day_hours(day))
+    out = list(rows)
+    consumed: dict[tuple[str, Sku], tuple[Account, Decimal]] = {}
+    for i, row in enumerate(out):
+        if row.commitment_key is None or row.commitment_key[2] != cud.region or row.credits or row.subscription:
+            continue
+        price = q10(row.sku.price * (1 - cud.discount))
+        cost = q10(price * row.pricing)
+        if cost > remaining:  # the demo buys its flexible commitment above the usage it covers
+            raise ValueError(f"{cud.name} does not cover all eligible usage on {day}")
+        remaining -= cost
+        out[i] = replace(row, cost=cost, price=price, on_demand_cost=row.cost, subscription=subscription,
+                         consumption_model=FLEXIBLE_CUD_MODEL)  # fmt: skip
+        key = (row.project.account_id, row.sku)
+        consumed[key] = (row.project, consumed.get(key, (row.project, _ZERO))[1] + cost)
+    fee = {"subscription": subscription, "resource_name": cud.name}
+    for (_, sku), (project, amount) in sorted(consumed.items(), key=lambda item: (item[0][0], item[0][1].description)):
+        offset = Credit("Fee utilization offset", -amount, None, subscription, "FEE_UTILIZATION_OFFSET")
+        labels = {"goog-originating-sku-id": sku.sku_id}
+        out.append(_row(project, FLEXIBLE_CUD_FEE, day, amount, cud.region, credits=(offset,), labels=labels, **fee))
+    if remaining > 0:
+        out.append(_row(estate.account(cud.account), FLEXIBLE_CUD_FEE, day, remaining, cud.region, **fee))
     return out
 
 
@@ -615,14 +681,19 @@ def render_row(estate: Estate, row: Row) -> dict[str, str]:
         "subscription.instance_id": row.subscription,
     }
     if row.cost_type == "regular":
+        on_demand = row.cost if row.on_demand_cost is None else row.on_demand_cost
         values.update(
             {
                 "usage.amount": _usage_text(row.usage),
                 "usage.unit": row.sku.usage_unit,
                 "usage.amount_in_pricing_units": quantity_text(row.pricing),
                 "usage.pricing_unit": row.sku.pricing_unit,
-                "cost_at_list": quantity_text(row.cost),
-                "price.effective_price": quantity_text(row.sku.price),
+                "cost_at_list": quantity_text(on_demand),
+                "cost_at_effective_price_default": quantity_text(on_demand),
+                "price.effective_price": quantity_text(row.sku.price if row.price is None else row.price),
+                "price.effective_price_default": quantity_text(row.sku.price),
+                "consumption_model.id": row.consumption_model[0],
+                "consumption_model.description": row.consumption_model[1],
             }
         )
     return values

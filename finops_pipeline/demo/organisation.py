@@ -179,12 +179,28 @@ class CommittedUseDiscount:
 
 
 @dataclass(frozen=True)
+class FlexibleCommittedUseDiscount:
+    """A GCP spend-based commitment (a Compute flexible CUD) in Google's consumption-model billing: a
+    `hourly_commitment` of discounted spend an hour on the eligible Compute Engine usage of any project in
+    `region`, which is priced `discount` below its on-demand price."""
+
+    name: str
+    account: str  # Account.name of the project that bought it: the fee nobody used is billed there
+    region: str
+    hourly_commitment: Decimal
+    discount: Decimal
+    started_days_before_window: int
+    term_days: int = 365
+
+
+@dataclass(frozen=True)
 class Estate:
     """The company's billing account at another provider (an Azure EA enrollment, a GCP billing account).
 
     It reuses the AWS vocabulary: `accounts` are subscriptions or projects, `resources` use provider-specific
     `service` kinds (see `azure.py` and `gcp.py`), `reservations` are Azure VM reservations bought All Upfront
-    (`recurring_hourly` 0), `commitments` GCP committed use discounts, `credits` promotional credits.
+    (`recurring_hourly` 0), `commitments` GCP resource-based committed use discounts,
+    `flexible_commitments` GCP spend-based ones, `credits` promotional credits.
     """
 
     provider: str
@@ -194,6 +210,7 @@ class Estate:
     resources: tuple[Resource, ...]
     reservations: tuple[ReservedInstances, ...] = ()
     commitments: tuple[CommittedUseDiscount, ...] = ()
+    flexible_commitments: tuple[FlexibleCommittedUseDiscount, ...] = ()
     credits: tuple[Credit, ...] = ()
 
     def account(self, name: str) -> Account:
@@ -605,6 +622,17 @@ GCP_ESTATE = Estate(
             vcpus=16,
             memory_gb=64,
             started_days_before_window=60,
+        ),
+    ),
+    flexible_commitments=(
+        # The DR database pair's E2 cores and memory, bought a little above their discounted cost (0.193/h).
+        FlexibleCommittedUseDiscount(
+            name="payments-dr-flex-1yr",
+            account="Payments DR",
+            region="us-east1",
+            hourly_commitment=Decimal("0.20"),
+            discount=Decimal("0.28"),
+            started_days_before_window=90,
         ),
     ),
     credits=(

@@ -24,6 +24,8 @@ MONTHS = ["2026-08", "2026-09", "2026-10", "2026-11"]
 N2_CORE, N2_RAM = Decimal("0.031611"), Decimal("0.004237")  # on-demand $/vCPU-h, $/GiB-h (us-central1)
 CUD_CORE, CUD_RAM = Decimal("0.019915"), Decimal("0.002669")  # 1-year commitment prices
 COMMITTED_VCPUS, COMMITTED_GIB = 16, 64
+E2_CORE, E2_RAM = Decimal("0.021811"), Decimal("0.002923")  # on-demand (us-east1, as the demo prices it)
+FLEXIBLE_HOURLY, FLEXIBLE_DISCOUNT, FLEXIBLE_FEE_SKU = Decimal("0.20"), Decimal("0.28"), "5515-81A8-03A2"
 PROMO_CAP = Decimal("300.00")
 TAX_RATE = Decimal("0.0625")
 _AMOUNT = re.compile(r"'amount': (-?[0-9.]+(?:[eE][-+]?\d+)?)")
@@ -98,7 +100,8 @@ def test_late_reported_analysis_is_invoiced_in_the_next_month(rows) -> None:
 
 
 def _unused_fee_rows(all_rows) -> int:
-    """Commitment fee rows (one per day and CPU/RAM) whose day left part of the commitment unused."""
+    """Resource-based commitment fee rows (one per day and CPU/RAM) whose day left part of the commitment
+    unused, and the flexible commitment's fee rows of what nobody used."""
     unused = 0
     for fee in (r for r in all_rows if r["sku.description"].startswith("Commitment")):
         part = "Core" if " Cpu " in fee["sku.description"] else "Ram"
@@ -113,7 +116,9 @@ def _unused_fee_rows(all_rows) -> int:
             ZERO,
         )
         unused += used < Decimal(fee["usage.amount_in_pricing_units"])
-    return unused
+    # The flexible CUD's: each fee row its offset does not cancel (the part nobody used).
+    flexible = (r for r in all_rows if r["sku.id"] == FLEXIBLE_FEE_SKU)
+    return unused + sum(1 for r in flexible if Decimal(r["cost"]) + _credit_sum(r, "FEE_UTILIZATION_OFFSET") != 0)
 
 
 def test_the_reader_maps_every_row_and_conform_rejects_nothing(focus: pl.DataFrame, all_rows) -> None:
@@ -135,12 +140,14 @@ def test_billed_is_the_invoice_cost_plus_credits(focus: pl.DataFrame, all_rows) 
     cost = sum((Decimal(r["cost"]) for r in all_rows), ZERO)
     credits = sum((_credit_sum(r) for r in all_rows), ZERO)
     promotions = sum((_credit_sum(r, "PROMOTION") for r in all_rows), ZERO)
-    fees = sum((Decimal(r["cost"]) for r in all_rows if r["sku.description"].startswith("Commitment")), ZERO)
+    fees = sum((Decimal(r["cost"]) for r in all_rows if _is_fee(r)), ZERO)
     assert credits < promotions < 0 and fees > 0
     assert focus["BilledCost"].sum() == cost + credits  # Google's invoice
     credit_rows = focus.filter(pl.col("ChargeCategory") == "Credit")
     assert credit_rows["BilledCost"].sum() == credit_rows["EffectiveCost"].sum() == promotions
-    # The commitment fees are amortised (Purchase rows carry 0) onto covered usage and Unused rows, exactly.
+    # The commitment fees are amortised (Purchase rows carry 0) onto covered usage and Unused rows, exactly. The
+    # flexible CUD's fee rows bill their fee: their offsets (minus the usage they paid for) and that usage's
+    # cost, moved to them, cancel out.
     assert focus.filter(pl.col("ChargeCategory") == "Purchase")["BilledCost"].sum() == fees
     assert focus.filter(pl.col("ChargeCategory") == "Purchase")["EffectiveCost"].sum() == ZERO
     assert focus["EffectiveCost"].sum() == cost + credits
@@ -154,6 +161,49 @@ def test_source_totals_per_invoice_month(demo_exports: DemoExports, rows) -> Non
     assert per_month["x_SourceCost"].to_list() == invoices
     export = demo_exports.gcp
     assert [export.totals[p] for p in export.billing_periods] == per_month["x_SourceCost"].to_list()
+
+
+def _is_fee(row: dict[str, str]) -> bool:
+    return row["sku.description"].startswith("Commitment") or row["sku.id"] == FLEXIBLE_FEE_SKU
+
+
+def test_flexible_commitment_by_hand(all_rows, focus: pl.DataFrame) -> None:
+    """The Payments DR pair's E2 usage in us-east1, under a $0.20-an-hour flexible CUD at 28% off: per Pacific
+    day the usage is priced at the discounted price, the fee is 0.20 × hours, split into what each usage SKU
+    consumed (offset by as much) and the rest; in FOCUS the usage is Used at its discounted cost, billed 0,
+    and the rest is the Unused row."""
+    by_day: dict[date, list[dict[str, str]]] = defaultdict(list)
+    for r in all_rows:
+        if r["location.region"] == "us-east1" and r["cost_type"] == "regular":
+            by_day[_start(r).date()].append(r)
+    unused_total = ZERO
+    for day_rows in by_day.values():
+        end = datetime.fromisoformat(day_rows[0]["usage_end_time"])
+        hours = Decimal((end - _start(day_rows[0])) // timedelta(hours=1))
+        e2 = [r for r in day_rows if r["sku.description"].startswith("E2 Instance")]
+        consumed = ZERO
+        for r in e2:
+            on_demand = E2_CORE if "Core" in r["sku.description"] else E2_RAM
+            discounted = on_demand * (1 - FLEXIBLE_DISCOUNT)
+            assert r["consumption_model.id"] == "D97B-0795-975B" and r["subscription.instance_id"]
+            assert Decimal(r["cost"]) == discounted * Decimal(r["usage.amount_in_pricing_units"])
+            assert Decimal(r["cost_at_effective_price_default"]) == on_demand * Decimal(
+                r["usage.amount_in_pricing_units"]
+            )
+            consumed += Decimal(r["cost"])
+        fees = [r for r in day_rows if r["sku.id"] == FLEXIBLE_FEE_SKU]
+        assert sum((Decimal(r["cost"]) for r in fees), ZERO) == FLEXIBLE_HOURLY * hours
+        assert sum((_credit_sum(r, "FEE_UTILIZATION_OFFSET") for r in fees), ZERO) == -consumed
+        unused_total += FLEXIBLE_HOURLY * hours - consumed
+    days = {_start(r).date() for r in all_rows if r["cost_type"] == "regular"}
+    assert set(by_day) == days and unused_total > 0  # bought before the window: a fee every day
+    flexible = focus.filter(pl.col("CommitmentDiscountType") == "Spend-based committed use discount")
+    used = flexible.filter(pl.col("CommitmentDiscountStatus") == "Used")
+    assert used["BilledCost"].sum() == ZERO
+    assert used["EffectiveCost"].sum() == sum(
+        (Decimal(r["cost"]) for rows in by_day.values() for r in rows if r["sku.description"].startswith("E2")), ZERO
+    )
+    assert flexible.filter(pl.col("CommitmentDiscountStatus") == "Unused")["EffectiveCost"].sum() == unused_total
 
 
 def test_committed_use_discount_by_hand(all_rows) -> None:
