@@ -226,6 +226,8 @@ _UNUSED_COST = "__unused_cost"
 _UNUSED_QUANTITY = "__unused_quantity"
 _FEE_OFFSET = "__fee_offset"
 _COMMITTED = "__committed_quantity"  # a fee row's committed quantity, as its pool counts it
+_UNUSED_PRICING = "__unused_pricing_quantity"  # the Unused row's PricingQuantity
+_COVERED_PRICING = "__covered_pricing_quantity"  # legacy spend-based: the covered part of the pricing quantity
 _SPEND_FEE = "__spend_commitment_fee"
 _SPEND_USED = "__spend_commitment_used"
 _MOVED = "__billed_moved"  # covered usage's cost, billed on its spend-based commitment's fee rows instead
@@ -296,7 +298,6 @@ def billing_export_to_focus(
         .with_columns(**_commitment_columns())
         .pipe(_with_list_prices, list_prices)
         .with_columns(gather_by_key(pl.col(_ROW), shares, on=_ROW))
-        .with_columns(_spend_commitment_unused())
     )
     columns = _focus_columns(source_name)
     rows = charges.select(
@@ -308,7 +309,7 @@ def billing_export_to_focus(
         _row_problems().alias(REASON),
         _derived_credits().alias(_SEPARATE),
         _committed_part(columns).alias(_PART),
-        pl.col(_UNUSED_COST, _UNUSED_QUANTITY, "sku.description"),
+        pl.col(_UNUSED_COST, _UNUSED_QUANTITY, _UNUSED_PRICING, "sku.description"),
     )
     # Derived rows are copies of their row with some columns replaced: copy 0 is the row (its committed part
     # when it is split), copies 1…n its separate credits, copy n + 1 the Unused row of a fee or the on-demand
@@ -685,14 +686,6 @@ def _commitment_columns() -> dict[str, pl.Expr]:
         .then(discount)
         .when(covered & (commitment("type") == RESOURCE_COMMITMENT))
         .then(pl.when(_cost != 0).then(covered_share).otherwise(pricing)),
-        _COMMITTED: pl.when(legacy_fee)
-        .then(
-            decimal_product(
-                pricing, pl.col("currency_conversion_rate"), divided_by=pl.lit(LEGACY_SPEND_UNITS_PER_CURRENCY)
-            )
-        )
-        .when(fee)
-        .then(pricing),
         _POOL: pl.when(legacy_fee | legacy_covered).then(pl.lit("spend")).otherwise(pl.concat_str(pl.col(_UNIT), gpu)),
     }
 
@@ -715,16 +708,30 @@ _COMMITMENT_INPUTS = (
 )
 
 
+def _committed_quantity() -> pl.Expr:
+    """A fee row's committed quantity, in its pool's terms: resource-based, its pricing quantity; legacy
+    spend-based, its units (cents of on-demand US dollars) in the billing currency."""
+    pricing = pl.col("usage.amount_in_pricing_units")
+    in_currency = decimal_product(
+        pricing, pl.col("currency_conversion_rate"), divided_by=pl.lit(LEGACY_SPEND_UNITS_PER_CURRENCY)
+    )
+    return pl.when(pl.col(_POOL) == "spend").then(in_currency).otherwise(pricing)
+
+
 def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     """`_SHARE` (the fee amortised onto a covered row) and, on the first fee row of each pool, the unused
-    fee `_UNUSED_COST` and quantity `_UNUSED_QUANTITY` (null elsewhere, and where nothing is unused).
+    fee `_UNUSED_COST`, quantity `_UNUSED_QUANTITY` and pricing quantity `_UNUSED_PRICING` (null elsewhere,
+    and where nothing is unused); the committed quantity `_COMMITTED` of every fee row, `_COVERED_PRICING` of
+    legacy spend-based covered usage, and `_MOVED` (`_spend_commitment_moves`). A spend-based fee row in
+    consumption-model data is its own pool's only Unused row: its cost less its offset.
 
     Per pool (commitment id, usage_start_time, pricing unit): fee F and committed quantity Q from the fee
     rows, covered quantity C = Σ covered; each covered row gets covered × F / max(Q, C), the Unused row
     F − Σ those shares (exactly, so the pool's Σ EffectiveCost is F) and quantity max(Q − C, 0).
 
-    Returns those three columns by row index (`_ROW`), only for covered and fee rows that get one, to be
-    joined to the charges. `typed` is a narrow typed projection of the export (`_narrow_typed`, with
+    Returns those columns by row index (`_ROW`), only for covered and fee rows that get one, to be joined to
+    the charges (values only these few rows need are worked out here, not on every row of the wide plan).
+    `typed` is a narrow typed projection of the export (`_narrow_typed`, with
     `_COMMITMENT_INPUTS`); its rows are classified as the charges are, and the pool sums are window sums over
     the few fee and covered rows (a pool's key joins as a join would: not when a part of it is null). Deriving
     them from the charges themselves made polars cache the whole wide frame (a lazy frame used twice in one
@@ -736,6 +743,7 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(**_spend_commitment_columns())
         .with_columns(ChargeCategory=_charge_category())
         .with_columns(**_commitment_columns())
+        .with_columns(_committed_quantity().alias(_COMMITTED))
     )
     key = [_COMMITMENT_ID, "usage_start_time", _POOL]
     is_fee = (pl.col(_FEE) & ~pl.col(_SPEND_FEE) & pl.col(_COMMITMENT_ID).is_not_null()).fill_null(False)
@@ -753,33 +761,64 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     is_first_fee = is_fee & (pl.col(_ROW) == pl.col(_ROW).filter(is_fee).min().over(key))
     unused_cost = pl.when(is_first_fee).then((fee_cost - pl.col(_SHARE).sum().over(key)).cast(MONEY))
     unused_quantity = pl.max_horizontal(fee_quantity - covered_total, pl.lit(0)).cast(MONEY)
+    pricing = pl.col("usage.amount_in_pricing_units")
     spend_fee, spend_used = _spend_commitment_pools()
-    return (
-        charges.filter(is_fee | is_covered | spend_fee | spend_used)
-        .select(
-            _ROW,
-            *key,
-            _COVERED,
-            _COMMITTED,
-            "cost",
-            is_fee.alias(_FEE),
-            spend_fee.alias(_SPEND_FEE),
-            spend_used.alias(_SPEND_USED),
-            pl.col(_FEE_OFFSET).fill_null(0),
-        )
-        .with_columns(share.alias(_SHARE))
+    any_spend_fee = "__any_spend_fee"  # consumption-model data: its own pool, what its offsets leave unused
+    legacy_spend = "__legacy_spend"
+    spend_fee_unused = pl.when(_cost + pl.col(_NETTED_SUM) != 0).then(_cost + pl.col(_NETTED_SUM))
+    rows = charges.filter(
+        is_fee | is_covered | (pl.col(_SPEND_FEE) & (_category == "Purchase")).fill_null(False) | spend_used
+    ).select(
+        _ROW,
+        *key,
+        _COVERED,
+        _COMMITTED,
+        "cost",
+        pricing,
+        _NETTED_SUM,
+        is_fee.alias(_FEE),
+        (pl.col(_SPEND_FEE) & (_category == "Purchase")).fill_null(False).alias(any_spend_fee),
+        (pl.col(_POOL) == "spend").fill_null(False).alias(legacy_spend),
+        spend_fee.alias(_SPEND_FEE),
+        spend_used.alias(_SPEND_USED),
+        pl.col(_FEE_OFFSET).fill_null(0),
+    )
+    unused = (
+        rows.with_columns(share.alias(_SHARE))
         .pipe(_spend_commitment_moves)
-        .select(
-            _ROW,
-            _SHARE,
-            unused_cost.alias(_UNUSED_COST),
-            pl.when(is_first_fee).then(unused_quantity).alias(_UNUSED_QUANTITY),
-            _MOVED,
+        .with_columns(
+            pl.when(any_spend_fee).then(spend_fee_unused).otherwise(unused_cost).alias(_UNUSED_COST),
+            pl.when(any_spend_fee)
+            .then(spend_fee_unused)
+            .otherwise(pl.when(is_first_fee).then(unused_quantity))
+            .alias(_UNUSED_QUANTITY),
         )
         .with_columns(
             pl.when(pl.col(_UNUSED_COST) != 0).then(pl.col(c)).alias(c) for c in (_UNUSED_COST, _UNUSED_QUANTITY)
         )
-        .filter(pl.col(_SHARE).is_not_null() | pl.col(_UNUSED_COST).is_not_null() | pl.col(_MOVED).is_not_null())
+    )
+    # Pricing quantities only these rows need: the Unused row's (spend-based: the fee row's pricing units of
+    # the unused cost) and a legacy spend-based split row's committed part's.
+    spend = pl.col(legacy_spend) | pl.col(any_spend_fee)
+    return unused.select(
+        _ROW,
+        _SHARE,
+        _UNUSED_COST,
+        _UNUSED_QUANTITY,
+        pl.when(pl.col(_UNUSED_COST).is_not_null())
+        .then(
+            pl.when(spend)
+            .then(decimal_product(pricing, pl.col(_UNUSED_COST), divided_by=_cost))
+            .otherwise(pl.col(_UNUSED_QUANTITY))
+        )
+        .alias(_UNUSED_PRICING),
+        pl.when(pl.col(_FEE)).then(pl.col(_COMMITTED)).alias(_COMMITTED),
+        pl.when(is_covered & pl.col(legacy_spend))
+        .then(decimal_product(pricing, pl.col(_COVERED), divided_by=_cost))
+        .alias(_COVERED_PRICING),
+        _MOVED,
+    ).filter(
+        pl.any_horizontal(pl.col(c).is_not_null() for c in (_SHARE, _UNUSED_COST, _COMMITTED, _COVERED_PRICING, _MOVED))
     )
 
 
@@ -824,14 +863,6 @@ def _spend_commitment_moves(rows: pl.LazyFrame) -> pl.LazyFrame:
     return weighted.with_columns(moved.cast(MONEY).alias(_MOVED)).drop(
         "__usage_cost", "__weight", "__weights", "__moved"
     )
-
-
-def _spend_commitment_unused() -> list[pl.Expr]:
-    """A spend-based commitment's fee row in consumption-model data: its unused part, what is left of it after
-    its offsets (Google's unused commitment), as the Unused row's EffectiveCost and quantity (currency)."""
-    fee = pl.col(_SPEND_FEE) & (_category == "Purchase")
-    unused = pl.when(fee).then(pl.when(_cost + pl.col(_NETTED_SUM) != 0).then(_cost + pl.col(_NETTED_SUM)))
-    return [unused.otherwise(pl.col(c)).alias(c) for c in (_UNUSED_COST, _UNUSED_QUANTITY)]
 
 
 def _service_and_region() -> dict[str, pl.Expr]:
@@ -1085,7 +1116,7 @@ def _committed_part(columns: dict[str, pl.Expr]) -> pl.Expr:
             decimal_product(columns["ListCost"], fraction).alias("ListCost"),
             pl.when(resource)
             .then(pl.col(_COVERED))
-            .otherwise(decimal_product(pricing, fraction))
+            .otherwise(pl.col(_COVERED_PRICING))
             .cast(MONEY)
             .alias("PricingQuantity"),
             decimal_product(columns["ConsumedQuantity"], fraction).alias("ConsumedQuantity"),
@@ -1127,10 +1158,7 @@ def _unused_row_overrides() -> dict[str, pl.Expr]:
         "CommitmentDiscountStatus": pl.lit("Unused"),
         "CommitmentDiscountQuantity": pl.col(_UNUSED_QUANTITY),
         "PricingCategory": pl.lit("Committed"),
-        # Spend-based: the fee's pricing units (cents or dollars of commitment) of the unused cost.
-        "PricingQuantity": pl.when(pl.col("CommitmentDiscountCategory") == "Spend")
-        .then(decimal_product(pl.col("PricingQuantity"), pl.col(_UNUSED_COST), divided_by=pl.col("ContractedCost")))
-        .otherwise(pl.col(_UNUSED_QUANTITY)),
+        "PricingQuantity": pl.col(_UNUSED_PRICING),
         "ListUnitPrice": nothing,
         "ContractedUnitPrice": nothing,
         "ConsumedQuantity": nothing,
