@@ -412,16 +412,16 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
 
 
 _SKU_TRAITS = pl.Struct(
-    {"commitment_fee": pl.Boolean, "spend_product": pl.String, "gpu": pl.Boolean, "spot": pl.Boolean}
+    {"commitment_fee": pl.Boolean, "spend_commitment": pl.String, "gpu": pl.Boolean, "spot": pl.Boolean}
 )
 
 
 def _sku_traits(description: pl.Expr) -> pl.Expr:
-    """What the rules read off `sku.description`: a resource-based commitment's fee SKU, the product of a
+    """What the rules read off `sku.description`: a resource-based commitment's fee SKU, the commitment of a
     legacy spend-based commitment's fee SKU, a GPU, spot (preemptible) capacity."""
     return pl.struct(
         description.str.contains(COMMITMENT_FEE_SKU).alias("commitment_fee"),
-        description.str.extract(LEGACY_SPEND_FEE_SKU, 1).alias("spend_product"),
+        _legacy_spend_commitment_id(description.str.extract(LEGACY_SPEND_FEE_SKU, 1)).alias("spend_commitment"),
         description.str.contains(r"(?i)\bgpu\b").alias("gpu"),
         description.str.contains(r"(?i)\b(?:spot|preemptible)\b").alias("spot"),
     )
@@ -521,7 +521,7 @@ _CREDIT_VALUES = pl.Struct(
         "separate": pl.List(_CREDIT),  # the credits that become Credit rows of their own
         "commitment": _CREDIT,  # the first committed use discount credit
         "commitment_discount": MONEY,  # −Σ those credits: the on-demand cost of the covered usage
-        "spend_product": pl.String,  # a legacy spend-based CUD credit's product ("GCE")
+        "spend_commitment": pl.String,  # a legacy spend-based CUD credit's commitment ("spend-based/GCE")
         "fee_offset": MONEY,  # Σ FEE_UTILIZATION_OFFSET credits: 0 without, null when unreadable
         "unusable": pl.Boolean,  # not a list of records, or a credit without an amount
         "problem": pl.String,
@@ -577,10 +577,11 @@ def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
         of_commitment(lambda its: -credits.list.agg(credit("amount").filter(its).sum()))
         .cast(MONEY)
         .alias("commitment_discount"),
-        pl.when(spend)
-        .then(pl.coalesce(commitment.struct.field("full_name"), commitment.struct.field("name")))
-        .str.extract(LEGACY_SPEND_CREDIT, 1)
-        .alias("spend_product"),
+        _legacy_spend_commitment_id(
+            pl.when(spend)
+            .then(pl.coalesce(commitment.struct.field("full_name"), commitment.struct.field("name")))
+            .str.extract(LEGACY_SPEND_CREDIT, 1)
+        ).alias("spend_commitment"),
         total(credits.list.eval(pl.element().filter(credit("type") == FEE_OFFSET))).alias("fee_offset"),
         unusable.alias("unusable"),
         join_reasons(problems).alias("problem"),
@@ -626,7 +627,7 @@ def _charge_category() -> pl.Expr:
     sku = pl.col(_SKU).struct.field
     # (A legacy spend-based fee is known by its SKU alone: the standard export has no subscription.)
     resource_or_legacy_spend_fee = (pl.col("subscription.instance_id").is_not_null() & sku("commitment_fee")) | sku(
-        "spend_product"
+        "spend_commitment"
     ).is_not_null()
     fee = (
         (cost_type == "regular")
@@ -660,10 +661,10 @@ def _commitment_columns() -> dict[str, pl.Expr]:
     fee = _category == "Purchase"
     covered = (_category == "Usage") & pl.col(_COMMITMENT).is_not_null()
     spend_used = (_category == "Usage") & pl.col(_SPEND_USED)
-    legacy_fee_product = pl.col(_SKU).struct.field("spend_product")
-    legacy_fee = fee & legacy_fee_product.is_not_null() & ~pl.col(_SPEND_FEE)
+    legacy_fee_commitment = pl.col(_SKU).struct.field("spend_commitment")
+    legacy_fee = fee & legacy_fee_commitment.is_not_null() & ~pl.col(_SPEND_FEE)
     legacy_covered = covered & (commitment("type") == SPEND_COMMITMENT)
-    legacy_covered_product = pl.col("credits").struct.field("spend_product")
+    legacy_covered_commitment = pl.col("credits").struct.field("spend_commitment")
     discount = pl.col("credits").struct.field("commitment_discount")
     pricing = pl.col("usage.amount_in_pricing_units")
     covered_share = pl.min_horizontal(pricing, decimal_product(pricing, discount, divided_by=_cost))
@@ -671,11 +672,11 @@ def _commitment_columns() -> dict[str, pl.Expr]:
     return {
         _FEE: fee,
         _COMMITMENT_ID: pl.when(legacy_fee)
-        .then(_legacy_spend_commitment_id(legacy_fee_product))
+        .then(legacy_fee_commitment)
         .when(fee)
         .then(pl.col("subscription.instance_id"))
-        .when(legacy_covered & legacy_covered_product.is_not_null())
-        .then(_legacy_spend_commitment_id(legacy_covered_product))
+        .when(legacy_covered & legacy_covered_commitment.is_not_null())
+        .then(legacy_covered_commitment)
         .when(covered)
         .then(pl.coalesce("subscription.instance_id", commitment("id"), commitment("name")))
         .when(spend_used)
@@ -915,7 +916,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     commitment = pl.col(_COMMITMENT).struct.field
     by_credit = is_usage & pl.col(_COMMITMENT).is_not_null()  # resource-based, or legacy spend-based
     spend_used, spend_fee = is_usage & pl.col(_SPEND_USED), is_purchase & pl.col(_SPEND_FEE)
-    legacy_spend_fee = is_purchase & pl.col(_SKU).struct.field("spend_product").is_not_null() & ~pl.col(_SPEND_FEE)
+    legacy_spend_fee = is_purchase & pl.col(_SKU).struct.field("spend_commitment").is_not_null() & ~pl.col(_SPEND_FEE)
     committed = by_credit | spend_used
     # Spend-based commitments are counted in the billing currency.
     in_currency = (by_credit & (commitment("type") == SPEND_COMMITMENT)) | spend_used | spend_fee | legacy_spend_fee
@@ -1030,7 +1031,10 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         .otherwise(pl.lit(PROVIDER)),
         "RegionId": pl.col("location.region"),
         "RegionName": pl.col("RegionName"),
-        "ResourceId": pl.col("resource.global_name"),
+        # A commitment's Purchase (and Unused) rows: the commitment (DiscountHandling-A-019-C) if no resource.
+        "ResourceId": pl.when(is_purchase)
+        .then(pl.coalesce("resource.global_name", _COMMITMENT_ID))
+        .otherwise(pl.col("resource.global_name")),
         "ResourceName": pl.col("resource.name"),
         "ResourceType": _resource_type(pl.col("resource.global_name")),
         "ServiceCategory": pl.col("ServiceCategory").fill_null(DEFAULT[0]),

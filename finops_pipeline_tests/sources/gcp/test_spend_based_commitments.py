@@ -45,6 +45,7 @@ def fee(hour: dict, cost: str, offset: str | None, *, project: bool = True) -> d
     record = export_record(
         **hour,
         sku=FEE_SKU,
+        resource={"name": None, "global_name": None},  # a fee is no resource's
         subscription={"instance_id": SUBSCRIPTION},
         consumption_model=DEFAULT_MODEL,
         usage={"amount": float(cost), "unit": "hour", "pricing_unit": "hour", "amount_in_pricing_units": float(cost)},
@@ -162,6 +163,8 @@ def test_spend_based_commitment_fees_bill_the_commitment_and_covered_usage_is_co
 
     committed = focus.filter(pl.col("CommitmentDiscountCategory").is_not_null())
     assert set(committed["CommitmentDiscountId"]) == {SUBSCRIPTION}
+    commitment_rows = pl.col("ChargeCategory").eq("Purchase") | pl.col("CommitmentDiscountStatus").eq("Unused")
+    assert set(committed.filter(commitment_rows)["ResourceId"]) == {SUBSCRIPTION}  # DiscountHandling-A-019-C
     assert set(committed["CommitmentDiscountType"]) == {"Spend-based committed use discount"}
     assert set(committed["CommitmentDiscountUnit"]) == {"USD"}
     # The invoice: Σ cost (0.072 + 0.109398 + 0.058648 + 0.072 + 0.216 + 0.193006) + Σ offsets (−0.072 −
@@ -201,6 +204,7 @@ def legacy_fee(hour: dict, cost: str, units: str, *, rate: str = "1", currency: 
     return export_record(
         **hour,
         sku=LEGACY_FEE_SKU,
+        resource={"name": None, "global_name": None},
         subscription={"instance_id": LEGACY_SUBSCRIPTION},
         usage={"amount": float(units), "unit": "hour", "pricing_unit": "hour", "amount_in_pricing_units": float(units)},
         price={"effective_price": 0.0072},
@@ -290,6 +294,8 @@ def test_legacy_spend_based_commitment_fees_are_amortised_over_the_usage_their_c
     assert abs(unused["PricingQuantity"] - unused_units) < d("1e-9")
     committed = focus.filter(pl.col("CommitmentDiscountCategory").is_not_null())
     assert set(committed["CommitmentDiscountId"]) == {"spend-based/GCE"}
+    commitment_rows = pl.col("ChargeCategory").eq("Purchase") | pl.col("CommitmentDiscountStatus").eq("Unused")
+    assert set(committed.filter(commitment_rows)["ResourceId"]) == {"spend-based/GCE"}
     assert set(committed["CommitmentDiscountType"]) == {"COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"}
     assert set(committed["CommitmentDiscountUnit"]) == {"USD"}
 
