@@ -208,8 +208,7 @@ def chargeback_statements(context: dg.AssetExecutionContext, warehouse: Warehous
 # Statements are monthly, the daily job is daily: a job of their own, run after the daily refresh.
 monthly_statements_job = dg.define_asset_job(
     "monthly_statements",
-    selection=dg.AssetSelection.assets(chargeback_statements),
-    partitions_def=monthly_partitions,
+    selection=dg.AssetSelection.assets(chargeback_statements),  # partitioned monthly, so is the job
     description="Chargeback statements of one month (re-run while the month's bill is restated).",
 )
 

@@ -16,6 +16,7 @@ EffectiveCost, and the amortisation of each commitment and hour closes.
 """
 
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 
@@ -114,8 +115,8 @@ COLUMNS = (
 )
 
 
-def test_spend_based_commitment_fees_bill_the_commitment_and_covered_usage_is_committed(tmp_path):
-    export = write_ndjson(tmp_path / "export.json", RECORDS)
+def conformant_focus(export: Path) -> pl.DataFrame:
+    """The export's FOCUS rows, checked: none quarantined, none rejected, no static MUST rule failed."""
     focus = to_focus([export])
     assert focus[REASON].null_count() == focus.height
     stored = conform_to_focus(focus.drop(REASON))
@@ -123,6 +124,34 @@ def test_spend_based_commitment_fees_bill_the_commitment_and_covered_usage_is_co
     model = load_rule_model(SHARED_DATA / "focus_validator" / "model-1.2.json")
     failures = source_conformance(stored.valid, model, "gcp")
     assert failures.filter(pl.col("Function") != "Composite").height == 0, failures
+    return focus
+
+
+def assert_one_commitment(focus: pl.DataFrame, commitment_id: str, commitment_type: str) -> None:
+    """Every commitment row names it, its type and the currency; its Purchase and Unused rows name it as
+    their resource (DiscountHandling-A-019-C)."""
+    committed = focus.filter(pl.col("CommitmentDiscountCategory").is_not_null())
+    assert set(committed["CommitmentDiscountId"]) == {commitment_id}
+    commitment_rows = pl.col("ChargeCategory").eq("Purchase") | pl.col("CommitmentDiscountStatus").eq("Unused")
+    assert set(committed.filter(commitment_rows)["ResourceId"]) == {commitment_id}
+    assert set(committed["CommitmentDiscountType"]) == {commitment_type}
+    assert set(committed["CommitmentDiscountUnit"]) == {"USD"}
+
+
+def used_and_unused_per_hour(focus: pl.DataFrame, export: Path, invoice: Decimal) -> list[tuple[Decimal, Decimal]]:
+    """Checks Σ BilledCost = Σ EffectiveCost = the invoice (and the source totals), and that each commitment's
+    amortisation closes per hour; returns each hour's (used, unused) EffectiveCost."""
+    assert focus["BilledCost"].sum() == focus["EffectiveCost"].sum() == invoice
+    totals = billing_export_source_totals(scan_billing_export([export])).collect()
+    assert totals["x_SourceCost"].sum() == invoice
+    closure = commitment_amortisation_closure(focus, by=("CommitmentDiscountId", "ChargePeriodStart"))
+    assert closure["amortisation_closes"].all() and closure["status_split_closes"].all()
+    return closure.select("used_effective_cost", "unused_effective_cost").rows()
+
+
+def test_spend_based_commitment_fees_bill_the_commitment_and_covered_usage_is_committed(tmp_path):
+    export = write_ndjson(tmp_path / "export.json", RECORDS)
+    focus = conformant_focus(export)
 
     expected = [
         # Hour 1: each fee row bills its fee (0.046868 − 0.046868 offset + the 0.046868 of usage it paid for).
@@ -161,22 +190,11 @@ def test_spend_based_commitment_fees_bill_the_commitment_and_covered_usage_is_co
     assert all(abs(got - want) < d("1e-9") for got, want in zip(billed, exact, strict=True))
     assert sum(billed) == d("0.022994") + d("0.0000022") + d("0.0000109") + d("0.193006")
 
-    committed = focus.filter(pl.col("CommitmentDiscountCategory").is_not_null())
-    assert set(committed["CommitmentDiscountId"]) == {SUBSCRIPTION}
-    commitment_rows = pl.col("ChargeCategory").eq("Purchase") | pl.col("CommitmentDiscountStatus").eq("Unused")
-    assert set(committed.filter(commitment_rows)["ResourceId"]) == {SUBSCRIPTION}  # DiscountHandling-A-019-C
-    assert set(committed["CommitmentDiscountType"]) == {"Spend-based committed use discount"}
-    assert set(committed["CommitmentDiscountUnit"]) == {"USD"}
+    assert_one_commitment(focus, SUBSCRIPTION, "Spend-based committed use discount")
     # The invoice: Σ cost (0.072 + 0.109398 + 0.058648 + 0.072 + 0.216 + 0.193006) + Σ offsets (−0.072 −
-    # 0.1929929) = 0.4560591; every amount moved between rows of a pool stays in it.
-    assert focus["BilledCost"].sum() == focus["EffectiveCost"].sum() == d("0.4560591")
-    totals = billing_export_source_totals(scan_billing_export([export])).collect()
-    assert totals["x_SourceCost"].sum() == d("0.4560591")
-
-    # Per commitment and hour: Σ EffectiveCost of Used + Unused = what the Purchase rows bill.
-    closure = commitment_amortisation_closure(focus, by=("CommitmentDiscountId", "ChargePeriodStart"))
-    assert closure["amortisation_closes"].all() and closure["status_split_closes"].all()
-    assert closure.select("used_effective_cost", "unused_effective_cost").rows() == [
+    # 0.1929929) = 0.4560591; every amount moved between rows of a pool stays in it. Per commitment and
+    # hour, Σ EffectiveCost of Used + Unused is what the Purchase rows bill.
+    assert used_and_unused_per_hour(focus, export, d("0.4560591")) == [
         (d("0.072"), d(0)),
         (d("0.193006"), d("0.0230071")),  # utilisation 0.193006 / 0.2160071 = 89.35%, as Google's query gives
     ]
@@ -257,13 +275,7 @@ def test_legacy_spend_based_commitment_fees_are_amortised_over_the_usage_their_c
     max(committed, Σ c); what is left is an Unused row; partly covered usage is split (DiscountHandling-A-004-C).
     The commitment is the product's ("spend-based/GCE"): nothing else ties the fee to the usage."""
     export = write_ndjson(tmp_path / "export.json", LEGACY_RECORDS)
-    focus = to_focus([export])
-    assert focus[REASON].null_count() == focus.height
-    stored = conform_to_focus(focus.drop(REASON))
-    assert stored.rejected.height == 0
-    model = load_rule_model(SHARED_DATA / "focus_validator" / "model-1.2.json")
-    failures = source_conformance(stored.valid, model, "gcp")
-    assert failures.filter(pl.col("Function") != "Composite").height == 0, failures
+    focus = conformant_focus(export)
 
     unused_units = d("3.1936") * d("0.02299392") / d("0.022994")  # the first fee row's units of the unused cost
     expected = [
@@ -292,21 +304,10 @@ def test_legacy_spend_based_commitment_fees_are_amortised_over_the_usage_their_c
     assert abs(ram_part["PricingQuantity"] - d(8) * d("0.065095") / d("0.174496")) < d("1e-9")
     unused = focus.filter(pl.col("CommitmentDiscountStatus") == "Unused").row(0, named=True)
     assert abs(unused["PricingQuantity"] - unused_units) < d("1e-9")
-    committed = focus.filter(pl.col("CommitmentDiscountCategory").is_not_null())
-    assert set(committed["CommitmentDiscountId"]) == {"spend-based/GCE"}
-    commitment_rows = pl.col("ChargeCategory").eq("Purchase") | pl.col("CommitmentDiscountStatus").eq("Unused")
-    assert set(committed.filter(commitment_rows)["ResourceId"]) == {"spend-based/GCE"}
-    assert set(committed["CommitmentDiscountType"]) == {"COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"}
-    assert set(committed["CommitmentDiscountUnit"]) == {"USD"}
-
-    # Invoice: Σ cost 0.824128 + Σ credits (−0.10 − 0.268064) = 0.456064.
-    assert focus["BilledCost"].sum() == focus["EffectiveCost"].sum() == d("0.456064")
-    totals = billing_export_source_totals(scan_billing_export([export])).collect()
-    assert totals["x_SourceCost"].sum() == d("0.456064")
-    closure = commitment_amortisation_closure(focus, by=("CommitmentDiscountId", "ChargePeriodStart"))
-    assert closure["amortisation_closes"].all() and closure["status_split_closes"].all()
-    # Utilisation 0.19300608 / 0.216 = 89.35% in hour 2: what the consumption-model data gives for it.
-    assert closure.select("used_effective_cost", "unused_effective_cost").rows() == [
+    assert_one_commitment(focus, "spend-based/GCE", "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE")
+    # Invoice: Σ cost 0.824128 + Σ credits (−0.10 − 0.268064) = 0.456064. Utilisation 0.19300608 / 0.216 =
+    # 89.35% in hour 2: what the consumption-model data gives for it.
+    assert used_and_unused_per_hour(focus, export, d("0.456064")) == [
         (d("0.072"), d(0)),
         (d("0.19300608"), d("0.02299392")),
     ]
