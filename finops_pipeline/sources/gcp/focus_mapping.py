@@ -53,18 +53,20 @@ known bugs corrected:
   split, commitment coverage would count the on-demand hours as committed.
 * **Spend-based committed use discounts** (category Spend, counted in the billing currency), in Google's
   consumption-model data (since 2025-07-15; every account since 2026-01-21; cloud.google.com/docs/
-  cuds-multiprice-datamodel): the fee rows (a fee SKU such as Compute flexible's 5515-81A8-03A2 at $1 an hour
-  of committed discounted spend, or any row with a FEE_UTILIZATION_OFFSET credit) carry the commitment's
-  `subscription.instance_id`; the usage it covers carries it too and is priced under the CUD's consumption
-  model (not Default) at the discounted price, so its `cost` is exactly the part of the fee it consumed, and
-  the offset (minus that consumption) nets the fee row down to the unused part. FOCUS: the fee rows are the
-  commitment's recurring Purchase (EffectiveCost 0, type "Spend-based committed use discount"); covered usage
-  is Committed, Used, EffectiveCost = its cost, ContractedCost = `cost_at_effective_price_default` (on
-  demand, so ContractedCost − EffectiveCost is the CUD's saving), and BilledCost 0: its cost is billed by the
-  fee rows of its pool (commitment, usage_start_time) instead, shared by their offsets
-  (`_spend_commitment_moves`), so a fee row bills its fee; what the offsets leave of each fee row is a derived
-  Unused row. Σ BilledCost stays the invoice, and the pool's Σ EffectiveCost (Used + Unused) is what its
-  Purchase rows bill. Covered usage whose fee is not in the files read keeps its own bill.
+  cuds-multiprice-datamodel): the fee rows (one of the fee SKUs Google lists per product, `spend_based_cuds`,
+  such as Compute flexible's 5515-81A8-03A2 at $1 an hour of committed discounted spend, or a subscription's
+  row with a FEE_UTILIZATION_OFFSET credit) carry the commitment's `subscription.instance_id`; the usage it
+  covers carries it too and is priced under the CUD's consumption model (not Default) at the discounted
+  price, so its `cost` is exactly the part of the fee it consumed, and the offset (minus that consumption)
+  nets the fee row down to the unused part. The standard export has no subscription: there the commitment
+  is the product's ("spend-based/Compute Flexible"), known from the fee SKU and the consumption model.
+  FOCUS: the fee rows are the commitment's recurring Purchase (EffectiveCost 0, type "Spend-based committed
+  use discount"); covered usage is Committed, Used, EffectiveCost = its cost, ContractedCost =
+  `cost_at_effective_price_default` (on demand, so ContractedCost − EffectiveCost is the CUD's saving), and
+  BilledCost 0: its cost is billed by the fee rows of its pool (commitment, usage_start_time) instead, shared
+  by their offsets (`_spend_commitment_moves`), so a fee row bills its fee; what the offsets leave of each
+  fee row is a derived Unused row. Σ BilledCost stays the invoice, and the pool's Σ EffectiveCost (Used +
+  Unused) is what its Purchase rows bill. Covered usage whose fee is not in the files read keeps its own bill.
   Legacy spend-based CUDs (before an account's migration, and for products Google did not migrate, such as
   VMware Engine): the fee `Commitment - dollar based v1: GCE for 1 year` (its units are cents an hour of
   on-demand spend committed, at a discounted price) is the Purchase; the usage it covered carries a
@@ -127,6 +129,7 @@ from finops_pipeline.sources.gcp.export import (
 )
 from finops_pipeline.sources.gcp.records import parse_record_list
 from finops_pipeline.sources.gcp.service_categories import DEFAULT, SERVICE_CATEGORIES
+from finops_pipeline.sources.gcp.spend_based_cuds import CONSUMPTION_MODEL_COMMITMENTS, FEE_SKU_COMMITMENTS
 
 PROVIDER = "Google Cloud"
 INVOICE_ISSUER = "Google"
@@ -159,9 +162,6 @@ LEGACY_SPEND_UNITS_PER_CURRENCY = 100  # fee units of on-demand spend per US dol
 # Spend-based committed use discounts in Google's consumption-model data (see the module docstring).
 FEE_OFFSET = "FEE_UTILIZATION_OFFSET"  # on a fee row: minus the part of the fee its commitment's usage consumed
 DEFAULT_CONSUMPTION_MODEL = "7754-699E-0EBF"  # "Default": on-demand prices
-# Fee SKUs priced at $1 an hour of committed (discounted) spend: Compute flexible CUDs, 1 and 3 years. A fee
-# row of another product is known by its FEE_UTILIZATION_OFFSET credit (so not when wholly unused).
-SPEND_COMMITMENT_FEE_SKUS = ("5515-81A8-03A2", "B22F-51BE-D599")
 SPEND_BASED_COMMITMENT = "Spend-based committed use discount"  # CommitmentDiscountType of those rows
 
 REGION_NAMES = {
@@ -230,6 +230,7 @@ _UNUSED_PRICING = "__unused_pricing_quantity"  # the Unused row's PricingQuantit
 _COVERED_PRICING = "__covered_pricing_quantity"  # legacy spend-based: the covered part of the pricing quantity
 _SPEND_FEE = "__spend_commitment_fee"
 _SPEND_USED = "__spend_commitment_used"
+_SPEND_COMMITMENT = "__spend_commitment"  # the commitment of a consumption-model fee or covered usage row
 _MOVED = "__billed_moved"  # covered usage's cost, billed on its spend-based commitment's fee rows instead
 _COPY = "__copy"
 # Which derived row an output row is (booleans, see `billing_export_to_focus`), and a Credit row's credit.
@@ -479,12 +480,17 @@ def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     fee_sku = pl.col("sku.description").str.contains(COMMITMENT_FEE_SKU) | pl.col("sku.description").str.contains(
         LEGACY_SPEND_FEE_SKU
     )
-    # Spend-based commitments' fees and covered usage (consumption-model data) carry the subscription.
-    subscription = pl.col("subscription.instance_id").is_not_null()
+    # Spend-based commitments' fees and covered usage (consumption-model data): a subscription, a fee SKU, a
+    # CUD's consumption model.
+    spend = (
+        pl.col("subscription.instance_id").is_not_null()
+        | pl.col("sku.id").is_in(list(FEE_SKU_COMMITMENTS))
+        | pl.col("consumption_model.id").is_in(list(CONSUMPTION_MODEL_COMMITMENTS))
+    )
     candidates = (
         export.select(_COMMITMENT_INPUTS)
         .with_row_index(_ROW)
-        .filter(commitment_credit.fill_null(False) | fee_sku.fill_null(False) | subscription)
+        .filter(commitment_credit.fill_null(False) | fee_sku.fill_null(False) | spend.fill_null(False))
     )
     return _typed(candidates, pl.Schema({c: schema[c] for c in _COMMITMENT_INPUTS}))
 
@@ -602,20 +608,27 @@ def _credit_columns() -> dict[str, pl.Expr]:
 
 def _spend_commitment_columns() -> dict[str, pl.Expr]:
     """Which rows are a spend-based commitment's fee (`_SPEND_FEE`) or its covered usage (`_SPEND_USED`) in
-    Google's consumption-model data: both carry the commitment's `subscription.instance_id`; the fee is a fee
-    SKU or offset by FEE_UTILIZATION_OFFSET, the usage is priced under a consumption model other than Default.
+    Google's consumption-model data, and the commitment (`_SPEND_COMMITMENT`). A fee is a known fee SKU, or a
+    row of a subscription offset by FEE_UTILIZATION_OFFSET; covered usage is priced under a CUD's consumption
+    model (one listed, or any but Default on a subscription's row). The commitment is the subscription
+    (detailed export); the standard export has none, so there it is the product's ("spend-based/<product>").
     (Resource-based commitments and legacy spend-based ones are known by their credits instead.)"""
-    commitment_row = (
-        (pl.col(_COST_TYPE) == "regular")
-        & pl.col("subscription.instance_id").is_not_null()
-        & pl.col(_COMMITMENT).is_null()
-        & _cost.is_not_null()
-    )
-    fee_sku = pl.col("sku.id").is_in(SPEND_COMMITMENT_FEE_SKUS) & ~pl.col(_SKU).struct.field("commitment_fee")
-    fee = commitment_row & (fee_sku | (pl.col(_FEE_OFFSET) != 0))
+    subscription = pl.col("subscription.instance_id")
     model = pl.col("consumption_model.id")
-    used = commitment_row & (model != DEFAULT_CONSUMPTION_MODEL) & ~fee
-    return {_SPEND_FEE: fee.fill_null(False), _SPEND_USED: used.fill_null(False)}
+    fee_commitment = lookup(pl.col("sku.id"), FEE_SKU_COMMITMENTS)
+    used_commitment = lookup(model, CONSUMPTION_MODEL_COMMITMENTS)
+    regular = (pl.col(_COST_TYPE) == "regular") & pl.col(_COMMITMENT).is_null() & _cost.is_not_null()
+    offset = subscription.is_not_null() & (pl.col(_FEE_OFFSET) != 0)
+    fee = (regular & ~pl.col(_SKU).struct.field("commitment_fee") & (fee_commitment.is_not_null() | offset)).fill_null(
+        False
+    )
+    other_model = subscription.is_not_null() & (model != DEFAULT_CONSUMPTION_MODEL)
+    used = (regular & ~fee & (used_commitment.is_not_null() | other_model)).fill_null(False)
+    return {
+        _SPEND_FEE: fee,
+        _SPEND_USED: used,
+        _SPEND_COMMITMENT: pl.coalesce(subscription, pl.when(fee).then(fee_commitment).otherwise(used_commitment)),
+    }
 
 
 def _charge_category() -> pl.Expr:
@@ -673,6 +686,8 @@ def _commitment_columns() -> dict[str, pl.Expr]:
         _FEE: fee,
         _COMMITMENT_ID: pl.when(legacy_fee)
         .then(legacy_fee_commitment)
+        .when(fee & pl.col(_SPEND_FEE))
+        .then(pl.col(_SPEND_COMMITMENT))
         .when(fee)
         .then(pl.col("subscription.instance_id"))
         .when(legacy_covered & legacy_covered_commitment.is_not_null())
@@ -680,7 +695,7 @@ def _commitment_columns() -> dict[str, pl.Expr]:
         .when(covered)
         .then(pl.coalesce("subscription.instance_id", commitment("id"), commitment("name")))
         .when(spend_used)
-        .then(pl.col("subscription.instance_id")),
+        .then(pl.col(_SPEND_COMMITMENT)),
         # Resource-based: the covered part of the pricing quantity (all of it if cost is 0); legacy
         # spend-based: the on-demand cost covered.
         _COVERED: pl.when(legacy_covered)

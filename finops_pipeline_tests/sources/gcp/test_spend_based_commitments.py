@@ -200,6 +200,34 @@ def test_spend_based_commitment_fees_bill_the_commitment_and_covered_usage_is_co
     ]
 
 
+def test_the_standard_export_without_subscriptions_pools_by_product(tmp_path):
+    """The standard export has no `subscription`: fee rows are known by their fee SKU, covered usage by its
+    CUD's consumption model, both listed by Google per product; the commitment is the product's, with the same
+    amounts as the detailed export gives."""
+    records = [{k: v for k, v in r.items() if k != "subscription"} for r in RECORDS]
+    export = write_ndjson(tmp_path / "standard.json", records)
+    focus = conformant_focus(export)
+    detailed = to_focus([write_ndjson(tmp_path / "detailed.json", RECORDS)])
+    assert focus.select(COLUMNS).equals(detailed.select(COLUMNS))
+    assert_one_commitment(focus, "spend-based/Compute Flexible", "Spend-based committed use discount")
+    assert used_and_unused_per_hour(focus, export, d("0.4560591")) == [
+        (d("0.072"), d(0)),
+        (d("0.193006"), d("0.0230071")),
+    ]
+
+
+def test_a_wholly_unused_fee_of_another_product_is_known_by_its_fee_sku(tmp_path):
+    """A Cloud SQL CUD's fee row that nothing used has no offset: its fee SKU (Google's list) makes it the
+    commitment's Purchase, all of it Unused."""
+    cloud_sql_fee = fee(HOUR_1, "0.5", None, project=False)
+    cloud_sql_fee["sku"] = {"id": "7BE0-E374-B1EB", "description": "Cloud SQL Committed Use Discounts - 1 Year"}
+    focus = conformant_focus(write_ndjson(tmp_path / "export.json", [cloud_sql_fee]))
+    assert focus.select(COLUMNS).rows() == [
+        (1, "Purchase", "Standard", None, "Spend", d("0.5"), d("0.5"), d(0), d("0.5")),
+        (1, "Usage", "Committed", "Unused", "Spend", d("0.5"), d(0), d("0.5"), d(0)),
+    ]
+
+
 def test_covered_usage_without_its_fee_in_the_export_keeps_its_bill(tmp_path):
     """Usage of a commitment whose fee rows are not in the files read (another export, another day) cannot be
     billed by them: it stays billed at its discounted cost, still Committed and Used."""
