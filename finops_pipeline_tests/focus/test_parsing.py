@@ -120,11 +120,11 @@ def test_gather_by_key_is_a_left_join_on_a_small_table_across_streaming_batches(
     ).with_columns(pl.col("share").cast(MONEY))
     frame = pl.LazyFrame({"row": pl.arange(0, 10_000, eager=True, dtype=pl.UInt32)})
     with pl.Config(streaming_chunk_size=700):
-        got = frame.with_columns(gather_by_key(pl.col("row"), table, on="row")).collect(engine="streaming")
+        got = gather_by_key(frame, "row", table, on="row").collect(engine="streaming")
     hits = got.filter(pl.col("share").is_not_null() | pl.col("tag").is_not_null())
     assert hits.rows() == [(0, Decimal("2"), "b"), (4_321, Decimal("-0.5"), None), (9_999, Decimal("1.25"), "a")]
     assert got["row"].to_list() == list(range(10_000))  # order kept
     assert got.schema["share"] == MONEY
-    empty = frame.with_columns(gather_by_key(pl.col("row"), table.clear(), on="row")).collect()
+    empty = gather_by_key(frame, "row", table.clear(), on="row").collect()
     assert empty.schema == pl.Schema({"row": pl.UInt32, "share": MONEY, "tag": pl.String})
     assert empty["share"].null_count() == empty["tag"].null_count() == 10_000

@@ -291,14 +291,16 @@ def billing_export_to_focus(
     # only the rows that may be fees or covered usage (`_commitment_rows`), joined to the wide frame. It is
     # collected here, before the wide plan runs: left lazy, it shares the export with the wide plan, and
     # polars caches a shared subplan whole (7.4 GB at 10M rows instead of 0.7 GB).
+    # The side table also says which rows are a spend-based commitment's (`_spend_commitment_columns`): they
+    # are few, and the tests take two table lookups a row.
     shares = _commitment_shares(_commitment_rows(export, schema)).collect(engine="streaming")
     charges = (
         typed.with_columns(**_credit_columns())
-        .with_columns(**_spend_commitment_columns())
+        .pipe(gather_by_key, _ROW, shares, on=_ROW)
+        .with_columns(pl.col(_SPEND_FEE, _SPEND_USED).fill_null(False))
         .with_columns(ChargeCategory=_charge_category(), **_service_and_region())
         .with_columns(**_commitment_columns())
         .pipe(_with_list_prices, list_prices)
-        .with_columns(gather_by_key(pl.col(_ROW), shares, on=_ROW))
     )
     columns = _focus_columns(source_name)
     rows = charges.select(
@@ -738,7 +740,8 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     """`_SHARE` (the fee amortised onto a covered row) and, on the first fee row of each pool, the unused
     fee `_UNUSED_COST`, quantity `_UNUSED_QUANTITY` and pricing quantity `_UNUSED_PRICING` (null elsewhere,
     and where nothing is unused); the committed quantity `_COMMITTED` of every fee row, `_COVERED_PRICING` of
-    legacy spend-based covered usage, and `_MOVED` (`_spend_commitment_moves`). A spend-based fee row in
+    legacy spend-based covered usage, `_MOVED` (`_spend_commitment_moves`), and `_SPEND_FEE`, `_SPEND_USED`,
+    `_SPEND_COMMITMENT` of consumption-model commitment rows (`_spend_commitment_columns`). A spend-based fee row in
     consumption-model data is its own pool's only Unused row: its cost less its offset.
 
     Per pool (commitment id, usage_start_time, pricing unit): fee F and committed quantity Q from the fee
@@ -782,9 +785,7 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     any_spend_fee = "__any_spend_fee"  # consumption-model data: its own pool, what its offsets leave unused
     legacy_spend = "__legacy_spend"
     spend_fee_unused = pl.when(_cost + pl.col(_NETTED_SUM) != 0).then(_cost + pl.col(_NETTED_SUM))
-    rows = charges.filter(
-        is_fee | is_covered | (pl.col(_SPEND_FEE) & (_category == "Purchase")).fill_null(False) | spend_used
-    ).select(
+    rows = charges.filter(is_fee | is_covered | pl.col(_SPEND_FEE) | pl.col(_SPEND_USED)).select(
         _ROW,
         *key,
         _COVERED,
@@ -798,6 +799,9 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
         spend_fee.alias(_SPEND_FEE),
         spend_used.alias(_SPEND_USED),
         pl.col(_FEE_OFFSET).fill_null(0),
+        pl.col(_SPEND_FEE).alias("__raw_spend_fee"),
+        pl.col(_SPEND_USED).alias("__raw_spend_used"),
+        _SPEND_COMMITMENT,
     )
     unused = (
         rows.with_columns(share.alias(_SHARE))
@@ -833,8 +837,14 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
         .then(decimal_product(pricing, pl.col(_COVERED), divided_by=_cost))
         .alias(_COVERED_PRICING),
         _MOVED,
+        pl.when("__raw_spend_fee").then(True).alias(_SPEND_FEE),
+        pl.when("__raw_spend_used").then(True).alias(_SPEND_USED),
+        _SPEND_COMMITMENT,
     ).filter(
-        pl.any_horizontal(pl.col(c).is_not_null() for c in (_SHARE, _UNUSED_COST, _COMMITTED, _COVERED_PRICING, _MOVED))
+        pl.any_horizontal(
+            pl.col(c).is_not_null()
+            for c in (_SHARE, _UNUSED_COST, _COMMITTED, _COVERED_PRICING, _MOVED, _SPEND_FEE, _SPEND_USED)
+        )
     )
 
 
