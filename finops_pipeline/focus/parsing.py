@@ -259,7 +259,7 @@ def gather_by_key(frame: pl.LazyFrame, key: str, table: pl.DataFrame, on: str) -
     each row's `key`: null where the key is not in it. A left join by binary search: it streams, keeps the row
     order and does not move the frame's other columns (a streaming left join of a wide frame on a small table
     costs several times more). Each row's position is searched once, for all the columns: polars does not
-    share the search between their expressions (10 columns: 1.67 s per 2M rows searched per column, 0.6 s
+    share the search between their expressions (2M rows, 10 columns: 1.67 s searched per column, 0.13 s
     searched once)."""
     values = [c for c in table.columns if c != on]
     if table.is_empty():
