@@ -159,8 +159,6 @@ SPEND_COMMITMENT = "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
 LEGACY_SPEND_FEE_SKU = r"(?i)^\s*commitment\s*-\s*dollar based v\d+:\s*(.+?)(?:\s+for\s+\d+\s+years?)?\s*$"
 LEGACY_SPEND_CREDIT = r"(?i)dollar based:\s*(.+?)(?:\s+commitments?)?\s*$"
 LEGACY_SPEND_UNITS_PER_CURRENCY = 100  # fee units of on-demand spend per US dollar
-# Either fee SKU, in one test: how the side table picks its candidate rows off every row's raw text.
-ANY_COMMITMENT_FEE_SKU = r"(?i)^\s*commitment(?:\s*-\s*dollar based)? v\d+:"
 # Spend-based committed use discounts in Google's consumption-model data (see the module docstring).
 FEE_OFFSET = "FEE_UTILIZATION_OFFSET"  # on a fee row: minus the part of the fee its commitment's usage consumed
 DEFAULT_CONSUMPTION_MODEL = "7754-699E-0EBF"  # "Default": on-demand prices
@@ -482,7 +480,8 @@ def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     else:
         credit_type = pl.element().struct.field("type")
         commitment_credit = credits.list.eval(credit_type.is_in(list(COMMITMENT_CREDITS))).list.any()
-    fee_sku = pl.col("sku.description").str.contains(ANY_COMMITMENT_FEE_SKU)
+    description = pl.col("sku.description")
+    fee_sku = description.str.contains(COMMITMENT_FEE_SKU) | description.str.contains(LEGACY_SPEND_FEE_SKU)
     # Spend-based commitments' fees and covered usage (consumption-model data): a subscription, a fee SKU, a
     # CUD's consumption model.
     spend = (
