@@ -159,6 +159,8 @@ SPEND_COMMITMENT = "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
 LEGACY_SPEND_FEE_SKU = r"(?i)^\s*commitment\s*-\s*dollar based v\d+:\s*(.+?)(?:\s+for\s+\d+\s+years?)?\s*$"
 LEGACY_SPEND_CREDIT = r"(?i)dollar based:\s*(.+?)(?:\s+commitments?)?\s*$"
 LEGACY_SPEND_UNITS_PER_CURRENCY = 100  # fee units of on-demand spend per US dollar
+# Either fee SKU, in one test: how the side table picks its candidate rows off every row's raw text.
+ANY_COMMITMENT_FEE_SKU = r"(?i)^\s*commitment(?:\s*-\s*dollar based)? v\d+:"
 # Spend-based committed use discounts in Google's consumption-model data (see the module docstring).
 FEE_OFFSET = "FEE_UTILIZATION_OFFSET"  # on a fee row: minus the part of the fee its commitment's usage consumed
 DEFAULT_CONSUMPTION_MODEL = "7754-699E-0EBF"  # "Default": on-demand prices
@@ -221,7 +223,7 @@ _COMMITMENT_ID = "__commitment_id"
 _FEE = "__commitment_fee"
 _COVERED = "__covered_quantity"
 _POOL = "__commitment_pool"
-_LEGACY_SPEND_POOL = "spend"  # `_POOL` of a legacy spend-based commitment's fee and covered rows
+_LEGACY_SPEND = "__legacy_spend"  # a legacy spend-based commitment's fee or covered usage row (`_POOL` "spend")
 _SHARE = "__fee_share"
 _UNUSED_COST = "__unused_cost"
 _UNUSED_QUANTITY = "__unused_quantity"
@@ -480,8 +482,7 @@ def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     else:
         credit_type = pl.element().struct.field("type")
         commitment_credit = credits.list.eval(credit_type.is_in(list(COMMITMENT_CREDITS))).list.any()
-    description = pl.col("sku.description")
-    fee_sku = description.str.contains(COMMITMENT_FEE_SKU) | description.str.contains(LEGACY_SPEND_FEE_SKU)
+    fee_sku = pl.col("sku.description").str.contains(ANY_COMMITMENT_FEE_SKU)
     # Spend-based commitments' fees and covered usage (consumption-model data): a subscription, a fee SKU, a
     # CUD's consumption model.
     spend = (
@@ -704,9 +705,8 @@ def _commitment_columns() -> dict[str, pl.Expr]:
         .then(discount)
         .when(covered & (commitment("type") == RESOURCE_COMMITMENT))
         .then(pl.when(_cost != 0).then(covered_share).otherwise(pricing)),
-        _POOL: pl.when(legacy_fee | legacy_covered)
-        .then(pl.lit(_LEGACY_SPEND_POOL))
-        .otherwise(pl.concat_str(pl.col(_UNIT), gpu)),
+        _LEGACY_SPEND: legacy_fee | legacy_covered,
+        _POOL: pl.when(legacy_fee | legacy_covered).then(pl.lit("spend")).otherwise(pl.concat_str(pl.col(_UNIT), gpu)),
     }
 
 
@@ -735,7 +735,7 @@ def _committed_quantity() -> pl.Expr:
     in_currency = decimal_product(
         pricing, pl.col("currency_conversion_rate"), divided_by=pl.lit(LEGACY_SPEND_UNITS_PER_CURRENCY)
     )
-    return pl.when(pl.col(_POOL) == _LEGACY_SPEND_POOL).then(in_currency).otherwise(pricing)
+    return pl.when(pl.col(_LEGACY_SPEND)).then(in_currency).otherwise(pricing)
 
 
 def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
@@ -797,7 +797,7 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
         _NETTED_SUM,
         is_fee.alias(_FEE),
         (pl.col(_SPEND_FEE) & (_category == "Purchase")).fill_null(False).alias(any_spend_fee),
-        (pl.col(_POOL) == _LEGACY_SPEND_POOL).fill_null(False).alias(legacy_spend),
+        pl.col(_LEGACY_SPEND).fill_null(False).alias(legacy_spend),
         spend_fee.alias(_SPEND_FEE),
         spend_used.alias(_SPEND_USED),
         pl.col(_FEE_OFFSET).fill_null(0),
@@ -943,7 +943,7 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     commitment = pl.col(_COMMITMENT).struct.field
     by_credit = is_usage & pl.col(_COMMITMENT).is_not_null()  # resource-based, or legacy spend-based
     spend_used, spend_fee = is_usage & pl.col(_SPEND_USED), is_purchase & pl.col(_SPEND_FEE)
-    legacy_spend = pl.col(_POOL) == _LEGACY_SPEND_POOL  # a legacy spend-based fee or its covered usage
+    legacy_spend = pl.col(_LEGACY_SPEND)  # a legacy spend-based fee or its covered usage
     legacy_spend_fee = is_purchase & legacy_spend
     committed = by_credit | spend_used
     # Spend-based commitments are counted in the billing currency.
