@@ -1,6 +1,6 @@
 """Per-provider normalisation benchmark (Azure, GCP, FOCUS export) against a polars floor.
 
-    uv run python benchmarks/providers.py --rows 10000000 --provider azure|gcp|focus_export|all
+    uv run python benchmarks/providers.py --rows 10000000 --provider azure|gcp|focus_export|focus_export_csv|all
 
 1. Generates (once per provider and row count, cached in benchmarks/.data/) an input of --rows rows by
    repeating real sample rows:
@@ -10,7 +10,9 @@
      only in BigQuery's nested shape (structs, lists of structs), not this flattened one;
    * focus_export: FOCUS-Sample-Data focus_sample.csv (1,000 rows) as read (all columns text), written as
      parquet, which `scan_focus_export` reads lazily; ResourceId suffixed with the copy number, so the
-     file does not compress to nothing.
+     file does not compress to nothing;
+   * focus_export_csv: the same rows as CSV, the format Azure's and OCI's FOCUS exports (and AWS's, gzipped)
+     arrive in.
    Generation runs in its own subprocess: Linux carries a parent's peak RSS into its children's ru_maxrss.
 2. In separate subprocesses, each reporting its own wall time, CPU time and peak RSS (ru_maxrss), --repeat
    times each, alternating:
@@ -43,9 +45,10 @@ SAMPLES = {
     "azure": SHARED / "finops-toolkit" / "EA_AmortizedCost_Small.csv",
     "gcp": SHARED / "koku" / "gcp_202011_30c31bca571d9b7f3b2c8459dd8bc34a_2020-11-08_2020-11-11.csv",
     "focus_export": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
+    "focus_export_csv": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
 }
-FORMATS = {"azure": "csv", "gcp": "csv", "focus_export": "parquet"}
-VARIED_COLUMN = {"azure": "ResourceId", "focus_export": "ResourceId"}
+FORMATS = {"azure": "csv", "gcp": "csv", "focus_export": "parquet", "focus_export_csv": "csv"}
+VARIED_COLUMN = {"azure": "ResourceId", "focus_export": "ResourceId", "focus_export_csv": "ResourceId"}
 SPEED_TARGET = 1.5
 MEMORY_TARGET_BYTES = 3 * 1024**3
 BLOCK_ROWS = 200_000

@@ -26,7 +26,13 @@ import polars as pl
 
 from finops_pipeline.focus.schema import TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
-from finops_pipeline.sources.files import leading_bytes, paths_and_names, text_where_types_differ
+from finops_pipeline.sources.files import (
+    csv_frame,
+    csv_source,
+    leading_bytes,
+    paths_and_names,
+    text_where_types_differ,
+)
 from finops_pipeline.sources.focus_export.columns import (
     FOCUS_VERSION,
     REQUIRED_COLUMNS,
@@ -87,20 +93,24 @@ def _scan_parquet(path: Path, name: str) -> pl.LazyFrame:
 
 
 def _read_csv(path: Path, name: str, magic: bytes) -> pl.LazyFrame:
-    """All columns as text. Eager (polars decompresses gzip in memory), so a truncated file fails here."""
+    """All columns as text: read eagerly up to `EAGER_CSV_MAX_BYTES` (a ragged row or a truncated gzip fails
+    here, by name), scanned lazily in batches above it (`files.csv_frame`), so a month of FOCUS rows larger
+    than memory streams through the mapping."""
     try:
-        source: Path | bytes = path
         if magic.startswith(b"PK"):
             with zipfile.ZipFile(path) as archive:
-                source = archive.read(archive.namelist()[0])
-        frame = pl.read_csv(source, infer_schema=False, row_index_name=SOURCE_ROW, row_index_offset=1)
+                source: Path | bytes = archive.read(archive.namelist()[0])
+        else:
+            source = csv_source(path)
+        frame = csv_frame(source, columns=None, row_index_name=SOURCE_ROW).lazy()
+        headers = frame.collect_schema().names()
     except (pl.exceptions.PolarsError, OSError, EOFError, zipfile.BadZipFile, IndexError) as error:
         raise SourceFileError(name, f"cannot read CSV: {error}") from error
-    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns})
-    data = [c for c in frame.columns if c != SOURCE_ROW]
+    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in headers})
+    data = [c.strip().lstrip("\ufeff") for c in headers if c != SOURCE_ROW]
     if data:
         frame = frame.filter(pl.any_horizontal(pl.col(data).is_not_null()))  # blank lines
-    return frame.lazy()
+    return frame
 
 
 def _lossless_conversion(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:

@@ -6,6 +6,7 @@ Expected numbers come from the files themselves, parsed independently with `csv`
 import csv
 import gzip
 import json
+import zipfile
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -352,6 +353,31 @@ def test_unreadable_files_raise_naming_the_file(tmp_path, body, message):
     with pytest.raises(SourceFileError, match=message) as error:
         scan_focus_export([path])
     assert error.value.file == str(path.resolve())
+
+
+def test_large_csv_exports_stream_and_read_as_the_small_ones(monkeypatch, tmp_path):
+    """Above EAGER_CSV_MAX_BYTES a FOCUS CSV (plain, gzip or zip; BOM, a blank line) is scanned lazily in
+    batches, so a month larger than memory streams through the mapping, and gives the same FOCUS rows."""
+    from finops_pipeline.sources import files
+
+    body = b"\xef\xbb\xbf" + SAMPLE.read_bytes().replace(b"\n", b"\n,,,\n", 1)  # a BOM; a blank 1st data line
+    plain = tmp_path / "focus.csv"
+    plain.write_bytes(body)
+    gzipped = tmp_path / "focus.csv.gz"
+    gzipped.write_bytes(gzip.compress(body))
+    zipped = tmp_path / "focus.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("focus.csv", body)
+    paths = [plain, gzipped, zipped]
+    names = ["plain", "gzip", "zip"]
+    eager = focus_export_to_focus(scan_focus_export(paths, source_names=names), source_name="t").collect()
+    monkeypatch.setattr(files, "EAGER_CSV_MAX_BYTES", 0)
+    assert "PYTHON SCAN" in scan_focus_export([plain]).explain()
+    lazy = focus_export_to_focus(scan_focus_export(paths, source_names=names), source_name="t").collect()
+    assert lazy.height == 3 * 1_000
+    assert lazy.equals(eager)
+    assert lazy.filter(pl.col("x_SourceFile") == "zip")["x_SourceRowNumber"].min() == 2  # the blank line counts
+    assert abs(lazy["BilledCost"].sum() - 3 * Decimal("20.5202267289")) < CENT
 
 
 def test_row_level_problems_name_column_and_value_and_keep_the_parsed_cost(tmp_path):
