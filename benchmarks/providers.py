@@ -12,7 +12,9 @@
      parquet, which `scan_focus_export` reads lazily; ResourceId suffixed with the copy number, so the
      file does not compress to nothing;
    * focus_export_csv: the same rows as CSV, the format Azure's and OCI's FOCUS exports (and AWS's, gzipped)
-     arrive in.
+     arrive in;
+   * focus_export_typed: the same rows as typed parquet, as AWS and Azure write FOCUS parquet: money and
+     quantities float64, dates UTC timestamps (the sample's "NULL"s in them null), text as text.
    Generation runs in its own subprocess: Linux carries a parent's peak RSS into its children's ru_maxrss.
 2. In separate subprocesses, each reporting its own wall time, CPU time and peak RSS (ru_maxrss), --repeat
    times each, alternating:
@@ -46,9 +48,16 @@ SAMPLES = {
     "gcp": SHARED / "koku" / "gcp_202011_30c31bca571d9b7f3b2c8459dd8bc34a_2020-11-08_2020-11-11.csv",
     "focus_export": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
     "focus_export_csv": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
+    "focus_export_typed": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
 }
-FORMATS = {"azure": "csv", "gcp": "csv", "focus_export": "parquet", "focus_export_csv": "csv"}
-VARIED_COLUMN = {"azure": "ResourceId", "focus_export": "ResourceId", "focus_export_csv": "ResourceId"}
+FORMATS = {
+    "azure": "csv",
+    "gcp": "csv",
+    "focus_export": "parquet",
+    "focus_export_csv": "csv",
+    "focus_export_typed": "parquet",
+}
+VARIED_COLUMN = dict.fromkeys(("azure", "focus_export", "focus_export_csv", "focus_export_typed"), "ResourceId")
 SPEED_TARGET = 1.5
 MEMORY_TARGET_BYTES = 3 * 1024**3
 BLOCK_ROWS = 200_000
@@ -65,6 +74,8 @@ def generate(provider: str, rows: int) -> Path:
         return target
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     base = pl.read_csv(SAMPLES[provider], infer_schema=False)
+    if provider == "focus_export_typed":
+        base = _typed_focus(base)
     copies_per_block = max(1, BLOCK_ROWS // base.height)
     partial = target.with_suffix(".partial")
     writer = None
@@ -97,6 +108,25 @@ def generate(provider: str, rows: int) -> Path:
     return target
 
 
+def _typed_focus(text):
+    """FOCUS text rows with money and quantities as float64 and dates as UTC timestamps."""
+    import polars as pl
+
+    from finops_pipeline.focus.parsing import NULL_TEXTS
+    from finops_pipeline.focus.schema import FOCUS_COLUMNS, MONEY, TIMESTAMP
+
+    kinds = {c.name: c.dtype for c in FOCUS_COLUMNS}
+    value = {c: pl.when(~pl.col(c).str.strip_chars().is_in(NULL_TEXTS)).then(pl.col(c)) for c in text.columns}
+    return text.with_columns(
+        *(value[c].cast(pl.Float64).alias(c) for c in text.columns if kinds.get(c) == MONEY),
+        *(
+            value[c].str.to_datetime().dt.replace_time_zone("UTC").alias(c)
+            for c in text.columns
+            if kinds.get(c) == TIMESTAMP
+        ),
+    )
+
+
 def measure(provider: str, kind: str, source: Path, output: Path, chunk_rows: int) -> dict:
     """Runs in its own process: one pipeline, its wall and CPU time and this process's peak RSS."""
     import polars as pl
@@ -109,7 +139,9 @@ def measure(provider: str, kind: str, source: Path, output: Path, chunk_rows: in
             in_memory.lazy().sink_parquet(output)
         elif kind == "decode":  # every column decoded, a trivial aggregate written nowhere
             scan = pl.scan_csv(source, infer_schema=False) if FORMATS[provider] == "csv" else pl.scan_parquet(source)
-            decoded = scan.select(pl.len(), pl.all().cast(pl.String).str.len_bytes().sum()).collect(engine="streaming")
+            # Text read as bytes, other types their max: every value touched, nothing converted.
+            touched = [pl.col(pl.String).str.len_bytes().sum(), pl.exclude(pl.String).max()]
+            decoded = scan.select(pl.len(), *touched).collect(engine="streaming")
         elif kind == "floor":
             if FORMATS[provider] == "csv":
                 pl.scan_csv(source, infer_schema=False).sink_parquet(output)

@@ -253,8 +253,9 @@ def _typed_value(header: str, dtype: pl.DataType, column: FocusColumn) -> tuple[
 
 
 def _problem(failed: pl.Expr, header: str, what: str) -> pl.Expr:
-    """The problem text on the failed rows (null elsewhere): only those rows' values are formatted."""
-    return pl.format(f"{header}: '{{}}' {what}", pl.when(failed).then(pl.col(header).cast(pl.String)))
+    """The problem text on the failed rows (null elsewhere): only those rows' values are formatted (masked
+    before the cast to text, which would otherwise format every value of the column)."""
+    return pl.format(f"{header}: '{{}}' {what}", pl.when(failed).then(pl.col(header)).cast(pl.String))
 
 
 def _blank_to_null(text: pl.Expr) -> pl.Expr:
