@@ -409,6 +409,32 @@ def test_row_level_problems_name_column_and_value_and_keep_the_parsed_cost(tmp_p
     assert totals["x_SourceCost"].sum() == Decimal("6.5")
 
 
+def test_typed_parquet_values_out_of_range_are_named_with_their_value(tmp_path):
+    """Typed parquet money beyond Decimal(34, 10) and dates before 1900 are quarantined naming column and
+    value (the value's text is formatted for those rows only)."""
+    start = datetime(2025, 5, 1, tzinfo=UTC)
+    pl.DataFrame(
+        {
+            "BilledCost": [1.25, 2e30, 3.0],
+            "BillingPeriodStart": [start] * 3,
+            "ChargePeriodStart": [
+                datetime(2025, 5, 2, tzinfo=UTC),
+                datetime(2025, 5, 2, tzinfo=UTC),
+                datetime(1800, 1, 1, tzinfo=UTC),
+            ],
+            "ContractedCost": [1.25, 2.0, 3.0],
+        }
+    ).write_parquet(tmp_path / "typed.parquet")
+    out = _to_focus([tmp_path / "typed.parquet"])
+    assert out[REASON].to_list() == [
+        None,
+        "BilledCost: '2e+30' is out of range (magnitude 1e+24 or more)",
+        "ChargePeriodStart: '1800-01-01 00:00:00.000000+00:00' is not a plausible date",
+    ]
+    assert out["BilledCost"].to_list() == [Decimal("1.25"), None, Decimal(3)]
+    assert out["x_ChargeDay"].to_list() == [date(2025, 5, 2), date(2025, 5, 2), date(2025, 5, 1)]
+
+
 def test_a_contracted_cost_too_large_for_a_decimal_is_quarantined_not_a_failed_file(tmp_path):
     """ContractedUnitPrice × PricingQuantity (1e20 × 1e10) does not fit Decimal(38, 10), and polars raises
     for the whole frame on an overflow: that row is quarantined as underivable; the other is derived."""
