@@ -230,6 +230,13 @@ def scan_azure_export_group(paths: Sequence[Path], *, source_names: Sequence[str
     return pl.concat(frames, how="diagonal_relaxed")
 
 
+def scan_gcp_export(paths: Sequence[Path], *, source_names: Sequence[str]) -> pl.LazyFrame:
+    """GCP export files; rows of legacy file exports that name no billing account take
+    FINOPS_GCP_BILLING_ACCOUNT_ID (without it FOCUS conformance quarantines them)."""
+    account = os.environ.get("FINOPS_GCP_BILLING_ACCOUNT_ID") or None
+    return scan_billing_export(paths, source_names=source_names, billing_account_id=account)
+
+
 def azure_to_focus(export: pl.LazyFrame, *, source_name: str) -> pl.LazyFrame:
     return azure.cost_export_to_focus(export, source_name=source_name, lookups=azure.lookups_from_environment())
 
@@ -259,13 +266,15 @@ SOURCES: tuple[BillingSource, ...] = (
     ),
     BillingSource(
         name="gcp",
-        description="Google Cloud billing export (BigQuery export shape on disk: CSV, NDJSON, parquet); Σ BilledCost "
+        description="Google Cloud billing export (BigQuery export shape on disk: CSV, NDJSON, parquet; and the "
+        "legacy daily file export, JSON or CSV, with FINOPS_GCP_BILLING_ACCOUNT_ID for files without an "
+        "accountId); Σ BilledCost "
         "= the invoice (cost + credits): discount and CUD credits netted into their row, promotions as Credit rows, "
         "CUD fees amortised; credits itemised in x_Credits, labels and tags collapsed into Tags. With "
         "FINOPS_GCP_BIGQUERY_TABLE set, the export table in BigQuery instead (partition-pruned, restated "
         "invoice months re-read).",
         find_files=every_export_file,
-        scan=scan_billing_export,
+        scan=scan_gcp_export,
         to_focus=billing_export_to_focus,
         source_totals=billing_export_source_totals,
         api=ApiSource("gcp_bigquery", "FINOPS_GCP_BIGQUERY_TABLE", gcp_bigquery_resource),

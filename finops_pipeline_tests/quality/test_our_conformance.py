@@ -68,6 +68,7 @@ AZURE_SAMPLES = [
 GCP_SAMPLES = [
     "koku/gcp_202011_30c31bca571d9b7f3b2c8459dd8bc34a_2020-11-08_2020-11-11.csv",
     "koku/2022-08-01_5.csv",
+    "googlearchive-billing-export-python/*.json",  # the legacy file export, with the billing account set
 ]
 FOCUS_EXPORT_SAMPLES = ["FOCUS-Sample-Data/focus_sample.csv"]
 
@@ -160,7 +161,9 @@ def _map_file(source: str, name: str) -> pl.DataFrame:
             export = azure.scan_cost_export([SHARED_DATA / name])
         return _stored(azure.cost_export_to_focus(export, source_name=source, lookups=lookups).collect())
     if source == "gcp":
-        return _stored(billing_export_to_focus(scan_billing_export([SHARED_DATA / name]), source_name=source).collect())
+        files, account = sorted(SHARED_DATA.glob(name)), "01AB23-45CD67-89EF01"
+        export = scan_billing_export(files, billing_account_id=account)
+        return _stored(billing_export_to_focus(export, source_name=source).collect())
     export = focus_export.scan_focus_export([SHARED_DATA / name])
     return _stored(focus_export.focus_export_to_focus(export, source_name=source).collect())
 

@@ -47,6 +47,7 @@ from finops_pipeline.focus.parsing import (
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.files import csv_frame, paths_and_names
+from finops_pipeline.sources.gcp import file_export
 from finops_pipeline.sources.gcp.records import parse_record_list
 
 SOURCE_FILE = "x_SourceFile"
@@ -162,17 +163,24 @@ def canonical_column_name(header: str) -> str:
     return dotted if leaf and dotted in EXPORT_COLUMNS else header
 
 
-def scan_billing_export(files: Sequence[Path], *, source_names: Sequence[str] | None = None) -> pl.LazyFrame:
-    """Billing export files (CSV, NDJSON or parquet; gzip allowed for the text formats) → one lazy frame.
+def scan_billing_export(
+    files: Sequence[Path],
+    *,
+    source_names: Sequence[str] | None = None,
+    billing_account_id: str | None = None,
+) -> pl.LazyFrame:
+    """Billing export files (CSV, NDJSON or parquet; gzip allowed for the text formats), and the legacy file
+    export's JSON and CSV files (`file_export.py`) → one lazy frame.
 
     Columns: every path in EXPORT_COLUMNS, typed as the module docstring says, then `x_SourceFile`
     (`source_names[i]`, else the absolute path) and `x_SourceRowNumber`. A file that cannot be read, or lacks a
     column of REQUIRED_COLUMNS, raises SourceFileError naming the file (and the column).
+    `billing_account_id` is the account of legacy file export rows that do not name theirs.
     """
     paths, names = paths_and_names(files, source_names)
     if not paths:
         return pl.LazyFrame(schema=export_schema())
-    frames = [_scan_file(path, name) for path, name in zip(paths, names, strict=True)]
+    frames = [_scan_file(path, name, billing_account_id) for path, name in zip(paths, names, strict=True)]
     return pl.concat(harmonise_types(frames), how="vertical")
 
 
@@ -198,10 +206,10 @@ def normalise_nested(frame: pl.LazyFrame, name: str) -> pl.LazyFrame:
 # --- Reading the files ------------------------------------------------------------------------------------
 
 
-def _scan_file(path: Path, name: str) -> pl.LazyFrame:
+def _scan_file(path: Path, name: str, billing_account_id: str | None) -> pl.LazyFrame:
     try:
         head = _leading_text(path)
-        data = path.read_bytes() if head[:2] == b"\x1f\x8b" or head[:1] == b"{" else None
+        data = path.read_bytes() if head[:2] == b"\x1f\x8b" or head[:1] in (b"{", b"[") else None
     except OSError as error:
         raise SourceFileError(name, f"cannot open: {error}") from error
     if data is not None and data[:2] == b"\x1f\x8b":
@@ -218,8 +226,10 @@ def _scan_file(path: Path, name: str) -> pl.LazyFrame:
         return _scan_parquet(path, name)
     if head[:1] == b"{":
         return _read_ndjson(data if data is not None else path.read_bytes(), name)
+    if head[:1] == b"[":
+        return _read_file_export_json(data if data is not None else path.read_bytes(), name, billing_account_id)
     # A plain CSV file is scanned from its path (lazily when large); a gzip one from its decompressed bytes.
-    return _read_csv(data if data is not None else path, name)
+    return _read_csv(data if data is not None else path, name, billing_account_id)
 
 
 def _leading_text(path: Path) -> bytes:
@@ -283,12 +293,29 @@ def ndjson_schema() -> dict[str, pl.DataType]:
     return {name: pl.Struct(d) if isinstance(d, dict) else d for name, d in nested.items()}
 
 
-def _read_csv(source: Path | bytes, name: str) -> pl.LazyFrame:
-    """The needed columns of a flattened CSV export, all as text. Read eagerly (a broken file fails here, by
-    name) unless it is larger than `EAGER_CSV_MAX_BYTES`, then scanned lazily (see `files.csv_frame`)."""
+def _read_file_export_json(data: bytes, name: str, billing_account_id: str | None) -> pl.LazyFrame:
+    """A legacy file export JSON file (one array of line items). Eager: a malformed file fails here, by name."""
     try:
+        frame = pl.read_json(data, schema=file_export.JSON_SCHEMA)
+    except pl.exceptions.PolarsError as error:
+        raise SourceFileError(name, f"cannot read the JSON array of a billing file export: {error}") from error
+    frame = frame.with_row_index(SOURCE_ROW, offset=1).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64)).lazy()
+    return _select_export_columns(frame, file_export.export_leaves(billing_account_id), name, blank=_empty_to_null)
+
+
+def _read_csv(source: Path | bytes, name: str, billing_account_id: str | None = None) -> pl.LazyFrame:
+    """The needed columns of a flattened CSV export, all as text. Read eagerly (a broken file fails here, by
+    name) unless it is larger than `EAGER_CSV_MAX_BYTES`, then scanned lazily (see `files.csv_frame`).
+    A legacy file export CSV is read whole and reshaped as its JSON (`file_export.csv_as_json_shape`)."""
+    try:
+        headers = pl.read_csv(source, n_rows=0, infer_schema=False).columns
+        if file_export.is_file_export_csv(headers):
+            frame = csv_frame(source, columns=None, row_index_name=SOURCE_ROW).lazy()
+            reshaped = file_export.csv_as_json_shape(frame, headers)
+            leaves = file_export.export_leaves(billing_account_id)
+            return _select_export_columns(reshaped, leaves, name, blank=_empty_to_null)
         wanted: dict[str, str] = {}  # original header → canonical; the first of two spellings wins
-        for header in pl.read_csv(source, n_rows=0, infer_schema=False).columns:
+        for header in headers:
             canonical = canonical_column_name(header)
             if canonical in EXPORT_COLUMNS and canonical not in wanted.values():
                 wanted[header] = canonical

@@ -76,7 +76,8 @@ known bugs corrected:
   the billing currency (fee units / 100 × `currency_conversion_rate`, and −credit), over the pool (product,
   usage_start_time); partly covered usage is split. Google's KPI queries compute utilisation the same way.
 * **Accounts.** SubAccountId/Name = `project.id`/`project.name` (Google's view puts the billing account
-  there); BillingAccountId = `billing_account_id`.
+  there; `project.number` where there is no id, and the id where there is no name, as in the oldest file
+  exports); BillingAccountId = `billing_account_id`.
 * **Periods.** BillingPeriodStart/End = `invoice.month` (YYYYMM, a month in America/Los_Angeles) → UTC, end
   exclusive = the next month's start. Charge period = [`usage_start_time`, `usage_end_time`).
 * **SkuPriceId = sku.id.** FOCUS 1.2 wants a SkuPriceId that is stable across billing accounts and lets one
@@ -1072,9 +1073,11 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "SkuMeter": pl.lit(None),
         "SkuPriceDetails": pl.lit(None),
         "SkuPriceId": pl.when(~is_tax).then(pl.col("sku.id")),
-        "SubAccountId": pl.col("project.id"),
-        "SubAccountName": pl.col("project.name"),
-        "SubAccountType": pl.when(pl.col("project.id").is_not_null()).then(pl.lit("Project")),
+        # The project id; a project number identifies it as uniquely (the oldest file exports have only that,
+        # and no name: the id is then the name too, as FOCUS wants one wherever there is an id).
+        "SubAccountId": pl.coalesce("project.id", "project.number"),
+        "SubAccountName": pl.coalesce("project.name", "project.id", "project.number"),
+        "SubAccountType": pl.when(pl.coalesce("project.id", "project.number").is_not_null()).then(pl.lit("Project")),
         "Tags": pl.col(_TAGS).struct.field("Tags"),
         "x_SourceName": pl.lit(source_name),
         "x_SourceFile": pl.col(SOURCE_FILE),
