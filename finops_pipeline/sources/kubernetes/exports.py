@@ -1,4 +1,5 @@
-"""Kubernetes usage from files: OpenCost's CSV export, flattened allocation parquet, OpenShift (Koku) pod reports.
+"""Kubernetes usage from files: OpenCost's CSV export, flattened allocation parquet, OpenShift (Koku) pod and
+storage reports.
 
 `scan_opencost_csv` reads any mix of these into one lazy frame with exactly `K8S_USAGE_SCHEMA`. The layout of
 each file is recognised from its header:
@@ -20,6 +21,16 @@ each file is recognised from its header:
   Σ max(usage, request) seconds-quantity / 3600 (OpenCost's allocation rule at hourly resolution),
   `*_usage_max` null (an hourly average is not a peak). `provider_id` = the report's `resource_id`,
   `x_SourceRowNumber` = the first hourly row of the pod-day.
+* **OpenShift cost-management storage usage** (Koku `*_storage_usage*.csv`): hourly rows per pod and
+  persistent volume claim with byte-seconds of capacity, request and use. Aggregated to one row per pod per
+  UTC day carrying only volumes, as OpenCost prices them (by the volume's size, storage is never idle):
+  `pv_byte_hours` = Σ `persistentvolumeclaim_capacity_byte_seconds` / 3600, `pv_bytes` = Σ over its volumes
+  of their average capacity, `pv_claims` = `{"cluster=<c>:name=<persistentvolume>": {"byteHours": …}}` (what
+  allocation matches to the bill), `minutes` = the pod's reported hours; CPU, RAM and GPU quantities null.
+  A claim no pod mounts (`pod` blank) is the `__unmounted__` pod, as OpenCost reports it. `labels` = the
+  volume's labels overlaid with the claim's (Koku tags storage cost so).
+  Koku writes hourly intervals as `hh:00:00`–`hh:59:59`; an end at second 59 is taken as inclusive (the hour
+  has 3,600 s), in both reports.
 
 CSV files are read as text and converted in one pass that also checks every number and date: a value that is
 there but does not parse, or a missing required column, raises `SourceFileError` naming file, row and column
@@ -48,6 +59,7 @@ from finops_pipeline.sources.kubernetes.schema import (
 
 ROW = "x_SourceRowNumber"
 CSV_EXPORT, FLATTENED, KOKU_POD = "opencost-csv-export", "flattened-allocation", "koku-pod-usage"
+KOKU_STORAGE = "koku-storage-usage"
 
 # Columns a file of each layout cannot do without (names as they appear in the file).
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -63,6 +75,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "interval_start", "interval_end", "namespace", "pod",
         "pod_usage_cpu_core_seconds", "pod_request_cpu_core_seconds",
         "pod_usage_memory_byte_seconds", "pod_request_memory_byte_seconds",
+    ),
+    KOKU_STORAGE: (
+        "interval_start", "interval_end", "namespace", "pod", "persistentvolume",
+        "persistentvolumeclaim_capacity_byte_seconds",
     ),
 }  # fmt: skip
 
@@ -148,6 +164,8 @@ def scan_opencost_csv(
 def detect_layout(columns: Sequence[str]) -> str:
     """Which of the three layouts a header belongs to (the CSV export when nothing else fits)."""
     present = set(columns)
+    if "persistentvolumeclaim_capacity_byte_seconds" in present or "persistentvolume" in present:
+        return KOKU_STORAGE
     if "pod_usage_cpu_core_seconds" in present or "interval_start" in present:
         return KOKU_POD
     if (
@@ -183,6 +201,8 @@ def _scan_file(path: Path, name: str, *, cluster: str | None, source: str) -> pl
         )
     if layout == KOKU_POD:
         typed = _koku_pod_rows(frame, schema, name, check=checked)
+    elif layout == KOKU_STORAGE:
+        typed = _koku_storage_rows(frame, schema, name, check=checked, cluster=cluster)
     else:
         typed = _allocation_rows(frame, schema, layout, name, check=checked)
     finished = _finish(typed, cluster=cluster, source=source, name=name)
@@ -272,10 +292,9 @@ def _koku_pod_rows(frame: pl.LazyFrame, schema: pl.Schema, name: str, *, check: 
         **{column: _float(source, schema) for column, source in quantities.items()},
     }
     typed = _converted(frame, exprs, {**timestamps, **quantities}, name, check=check)
-    seconds = (pl.col("interval_end") - pl.col("interval_start")).dt.total_microseconds() / 1e6
-    hourly = typed.with_columns(
+    hourly = typed.with_columns(_interval_end()).with_columns(
         pl.col("interval_start").dt.date().alias("x_ChargeDay"),
-        seconds.alias("seconds"),
+        _interval_seconds().alias("seconds"),
         pl.max_horizontal("cpu_usage", "cpu_request").alias("cpu_allocated"),
         pl.max_horizontal("ram_usage", "ram_request").alias("ram_allocated"),
     )
@@ -309,6 +328,92 @@ def _koku_pod_rows(frame: pl.LazyFrame, schema: pl.Schema, name: str, *, check: 
         .with_columns(_flags())
         .sort(ROW)
     )
+
+
+def _koku_storage_rows(
+    frame: pl.LazyFrame, schema: pl.Schema, name: str, *, check: bool, cluster: str | None
+) -> pl.LazyFrame:
+    timestamps = {"interval_start": "interval_start", "interval_end": "interval_end"}
+    quantities = {"capacity": "persistentvolumeclaim_capacity_byte_seconds"}
+
+    def text(column: str) -> pl.Expr:
+        return _blank_to_null(pl.col(column).cast(pl.String)) if column in schema else pl.lit(None, pl.String)
+
+    exprs = {
+        "namespace": text("namespace"),
+        "pod": text("pod").fill_null(pl.lit("__unmounted__")),
+        "volume": text("persistentvolume"),
+        "volume_labels": text("persistentvolume_labels"),
+        "claim_labels": text("persistentvolumeclaim_labels"),
+        **{column: _timestamp(source, schema) for column, source in timestamps.items()},
+        **{column: _float(source, schema) for column, source in quantities.items()},
+    }
+    typed = _converted(frame, exprs, {**timestamps, **quantities}, name, check=check)
+    hourly = typed.with_columns(_interval_end()).with_columns(
+        pl.col("interval_start").dt.date().alias("x_ChargeDay"), _interval_seconds().alias("seconds")
+    )
+    pod_day = ["x_ChargeDay", "namespace", "pod"]
+    per_volume = hourly.group_by(*pod_day, "volume").agg(
+        pl.col(ROW).min(),
+        pl.col("volume_labels", "claim_labels").sort_by("interval_start").last(),
+        (pl.col("capacity").sum() / 3600).alias("byte_hours"),
+        (pl.col("capacity").sum() / pl.col("seconds").sum()).alias("bytes"),
+    )
+    claim = pl.concat_str(
+        pl.lit(f'"cluster={cluster or ""}:name='), pl.col("volume"), pl.lit('":{"byteHours":'),
+        pl.col("byte_hours").cast(pl.String), pl.lit("}"),
+    )  # fmt: skip
+    hours = hourly.group_by(*pod_day, "interval_start").agg(pl.col("interval_end").max(), pl.col("seconds").max())
+    volumes = (
+        per_volume.sort("volume")
+        .group_by(pod_day)
+        .agg(
+            pl.col(ROW).min(),
+            pl.col("volume_labels", "claim_labels").first(),
+            pl.col("bytes").sum().alias("pv_bytes"),
+            pl.col("byte_hours").sum().alias("pv_byte_hours"),
+            pl.concat_str(pl.lit("{"), claim.str.join(","), pl.lit("}")).alias("pv_claims"),
+        )
+    )
+    running = hours.group_by(pod_day).agg(
+        pl.col("interval_start").min().alias("running_start"),
+        pl.col("interval_end").max().alias("running_end"),
+        (pl.col("seconds").sum() / 60).alias("minutes"),
+    )
+    window_start = pl.col("x_ChargeDay").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    # The claim's labels win over the volume's (a key in both: the claim's value).
+    labels = parse_each_distinct(
+        pl.concat_str(pl.col("volume_labels").fill_null(""), pl.col("claim_labels").fill_null(""), separator="|"),
+        _koku_labels,
+        pl.String,
+    )
+    return (
+        volumes.join(running, on=pod_day, how="left", nulls_equal=True)
+        .with_columns(
+            window_start.alias("window_start"),
+            window_start.dt.offset_by("1d").alias("window_end"),
+            labels.alias("labels"),
+            pl.lit("{}").alias("namespace_labels"),
+            pl.lit("{}").alias("annotations"),
+            pl.lit("[]").alias("services"),
+            pl.lit(None, pl.String).alias("allocation_name"),
+            pl.lit(None, pl.String).alias("container"),
+        )
+        .drop("volume_labels", "claim_labels")
+        .with_columns(_flags())
+        .sort(ROW)
+    )
+
+
+def _interval_end() -> pl.Expr:
+    """Koku's hourly intervals end at hh:59:59 (inclusive) in its storage report: the interval ends a second
+    later. An end on a whole minute (the pod report's) is exclusive already."""
+    end = pl.col("interval_end")
+    return pl.when(end.dt.second() == 59).then(end + timedelta(seconds=1)).otherwise(end).alias("interval_end")
+
+
+def _interval_seconds() -> pl.Expr:
+    return (pl.col("interval_end") - pl.col("interval_start")).dt.total_microseconds() / 1e6
 
 
 def _converted(

@@ -16,12 +16,14 @@ import pytest
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.kubernetes import K8S_USAGE_SCHEMA, read_allocation_json, scan_opencost_csv
 from finops_pipeline.sources.kubernetes.exports import CSV_EXPORT, FLATTENED, KOKU_POD, detect_layout
+from finops_pipeline.sources.kubernetes.exports import KOKU_STORAGE as KOKU_STORAGE_LAYOUT
 from finops_pipeline_tests.paths import SHARED_DATA
 
 K8S = SHARED_DATA / "opencost-k8s"
 CSV_PLAIN = K8S / "opencost_csv_export_example_from_unit_test.csv"
 CSV_LABELS = K8S / "opencost_csv_export_example_with_labels_from_unit_test.csv"
 KOKU_PODS = SHARED_DATA / "koku" / "ocp_pod_usage_February-2019-my-ocp-cluster-1.csv"
+KOKU_STORAGE = SHARED_DATA / "koku" / "ocp_storage_usage.csv"
 KUBECOST_CONTAINER = K8S / "kubecost_docs_allocation_api_container_level_example.json"
 
 # CSV export header → k8s_usage column (quantities, Float64) and cost header → column (Decimal).
@@ -170,10 +172,55 @@ def test_koku_pod_usage_is_aggregated_to_pod_days_matching_an_independent_sum():
     assert json.loads(first["labels"]) == {"label_key1": "label_value1", "label_key2": "label_value2"}
 
 
+def _koku_labels_of(text: str) -> dict[str, str]:
+    return dict(pair.split(":", 1) for pair in text.split("|") if pair)
+
+
+def test_koku_storage_usage_is_aggregated_to_pod_days_of_volume_byte_hours():
+    """Hourly rows (hh:00:00–hh:59:59, an hour each) → one row per pod and day with its volumes' capacity
+    byte-hours, worked out here from the CSV; a claim no pod mounts belongs to the `__unmounted__` pod."""
+    rows = csv_rows(KOKU_STORAGE)
+    byte_seconds: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    hours: dict[tuple, set[str]] = defaultdict(set)
+    for r in rows:
+        key = (r["interval_start"][:10], r["namespace"], r["pod"] or "__unmounted__")
+        byte_seconds[key][r["persistentvolume"]] += float(r["persistentvolumeclaim_capacity_byte_seconds"])
+        hours[key].add(r["interval_start"])
+    frame = scan_opencost_csv([KOKU_STORAGE], cluster="ocp-1", source="koku").collect()
+    assert detect_layout(list(rows[0])) == KOKU_STORAGE_LAYOUT
+    assert frame.height == len(byte_seconds) == 19
+    for r in frame.iter_rows(named=True):
+        key = (r["x_ChargeDay"].isoformat(), r["namespace"], r["pod"])
+        volumes = byte_seconds[key]
+        assert r["minutes"] == len(hours[key]) * 60
+        assert r["pv_byte_hours"] == pytest.approx(sum(volumes.values()) / 3600, rel=1e-12)
+        average = sum(v / (len(hours[key]) * 3600) for v in volumes.values())  # each volume all the pod's hours
+        assert r["pv_bytes"] == pytest.approx(average, rel=1e-12)
+        claims = json.loads(r["pv_claims"])
+        assert claims == {
+            f"cluster=ocp-1:name={pv}": {"byteHours": pytest.approx(bs / 3600)} for pv, bs in volumes.items()
+        }
+        assert r["is_unmounted"] == (r["pod"] == "__unmounted__")
+        assert r["cpu_core_hours"] is None and r["ram_byte_hours"] is None and r["container"] is None
+    # Conserved over the file: Σ byte-hours = Σ capacity byte-seconds / 3600.
+    total = sum(float(r["persistentvolumeclaim_capacity_byte_seconds"]) for r in rows) / 3600
+    assert frame["pv_byte_hours"].sum() == pytest.approx(total, rel=1e-12)
+
+    first = frame.filter(pl.col("pod") == "hdfs-datanode-0").row(0, named=True)
+    assert first["x_ChargeDay"] == date(2019, 1, 31) and first["minutes"] == 7 * 60
+    assert first["running_start"] == datetime(2019, 1, 31, 17, tzinfo=UTC)
+    assert first["running_end"] == datetime(2019, 2, 1, tzinfo=UTC)  # 23:59:59 inclusive
+    source = next(r for r in rows if r["pod"] == "hdfs-datanode-0")
+    expected_labels = _koku_labels_of(source["persistentvolume_labels"]) | _koku_labels_of(
+        source["persistentvolumeclaim_labels"]
+    )
+    assert expected_labels and json.loads(first["labels"]) == expected_labels
+
+
 def test_several_files_of_different_layouts_in_one_scan():
-    frame = scan_opencost_csv([CSV_PLAIN, CSV_LABELS, KOKU_PODS], cluster="c").collect()
-    assert frame.height == 1 + 1 + 20
-    assert frame.group_by("x_SourceFile").len().sort("x_SourceFile")["len"].to_list() == [20, 1, 1]
+    frame = scan_opencost_csv([CSV_PLAIN, CSV_LABELS, KOKU_PODS, KOKU_STORAGE], cluster="c").collect()
+    assert frame.height == 1 + 1 + 20 + 19
+    assert frame.group_by("x_SourceFile").len().sort("x_SourceFile")["len"].to_list() == [20, 19, 1, 1]
 
 
 def test_no_files_gives_an_empty_frame_with_the_schema():
@@ -195,14 +242,19 @@ def write_without(source: Path, column: str, target: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("source", "column"),
-    [(CSV_PLAIN, "CPUCoreRequestAverage"), (CSV_PLAIN, "Date"), (KOKU_PODS, "pod_request_memory_byte_seconds")],
+    [
+        (CSV_PLAIN, "CPUCoreRequestAverage"),
+        (CSV_PLAIN, "Date"),
+        (KOKU_PODS, "pod_request_memory_byte_seconds"),
+        (KOKU_STORAGE, "persistentvolumeclaim_capacity_byte_seconds"),
+    ],
 )
 def test_missing_required_column_names_file_and_column(tmp_path, source, column):
     broken = write_without(source, column, tmp_path / "broken.csv")
     with pytest.raises(SourceFileError) as caught:
         scan_opencost_csv([broken])
     assert (caught.value.file, caught.value.column) == (str(broken.resolve()), column)
-    assert detect_layout(list(csv_rows(broken)[0])) in (CSV_EXPORT, KOKU_POD)
+    assert detect_layout(list(csv_rows(broken)[0])) in (CSV_EXPORT, KOKU_POD, KOKU_STORAGE_LAYOUT)
 
 
 def test_value_that_does_not_parse_names_file_row_and_column(tmp_path):
