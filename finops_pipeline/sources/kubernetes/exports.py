@@ -311,9 +311,15 @@ def _koku_pod_rows(frame: pl.LazyFrame, schema: pl.Schema, name: str, *, check: 
         (pl.col("ram_usage").sum() / pl.col("seconds").sum()).alias("ram_byte_usage_average"),
         (pl.col("ram_allocated").sum() / 3600).alias("ram_byte_hours"),
     )
+    return _koku_pod_days(daily, pl.col("pod_labels"))
+
+
+def _koku_pod_days(daily: pl.LazyFrame, label_text: pl.Expr) -> pl.LazyFrame:
+    """Koku pod-day rows → the window of their UTC day, labels (OpenShift `k1:v1|k2:v2` text), what Koku has
+    no notion of, and the flags."""
     window_start = pl.col("x_ChargeDay").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     # A pod's label text repeats on each of its days: converted once per distinct text (null → "{}").
-    labels = parse_each_distinct(pl.col("pod_labels"), _koku_labels, pl.String).fill_null(pl.lit("{}"))
+    labels = parse_each_distinct(label_text, _koku_labels, pl.String).fill_null(pl.lit("{}"))
     return (
         daily.with_columns(
             window_start.alias("window_start"),
@@ -380,29 +386,10 @@ def _koku_storage_rows(
         pl.col("interval_end").max().alias("running_end"),
         (pl.col("seconds").sum() / 60).alias("minutes"),
     )
-    window_start = pl.col("x_ChargeDay").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     # The claim's labels win over the volume's (a key in both: the claim's value).
-    labels = parse_each_distinct(
-        pl.concat_str(pl.col("volume_labels").fill_null(""), pl.col("claim_labels").fill_null(""), separator="|"),
-        _koku_labels,
-        pl.String,
-    )
-    return (
-        volumes.join(running, on=pod_day, how="left", nulls_equal=True)
-        .with_columns(
-            window_start.alias("window_start"),
-            window_start.dt.offset_by("1d").alias("window_end"),
-            labels.alias("labels"),
-            pl.lit("{}").alias("namespace_labels"),
-            pl.lit("{}").alias("annotations"),
-            pl.lit("[]").alias("services"),
-            pl.lit(None, pl.String).alias("allocation_name"),
-            pl.lit(None, pl.String).alias("container"),
-        )
-        .drop("volume_labels", "claim_labels")
-        .with_columns(_flags())
-        .sort(ROW)
-    )
+    labels = pl.concat_str(pl.col("volume_labels").fill_null(""), pl.col("claim_labels").fill_null(""), separator="|")
+    joined = volumes.join(running, on=pod_day, how="left", nulls_equal=True)
+    return _koku_pod_days(joined, labels).drop("volume_labels", "claim_labels")
 
 
 def _interval_end() -> pl.Expr:
@@ -585,11 +572,12 @@ def _json_string(text: pl.Expr) -> pl.Expr:
 
 
 def _koku_labels(text: pl.Expr) -> pl.Expr:
-    """OpenShift `k1:v1|k2:v2` → `{"k1":"v1","k2":"v2"}`."""
+    """OpenShift `k1:v1|k2:v2` → `{"k1":"v1","k2":"v2"}`; a key given twice keeps its last value."""
+    key = pl.element().struct.field("key")
     pairs = (
         text.str.split("|")
         .list.eval(pl.element().str.splitn(":", 2).struct.rename_fields(["key", "value"]))
-        .list.eval(pl.element().filter(pl.element().struct.field("key").str.strip_chars() != ""))
+        .list.eval(pl.element().filter((key.str.strip_chars() != "") & key.is_last_distinct()))
     )
     return _json_object(pairs)
 

@@ -217,6 +217,32 @@ def test_koku_storage_usage_is_aggregated_to_pod_days_of_volume_byte_hours():
     assert expected_labels and json.loads(first["labels"]) == expected_labels
 
 
+def test_koku_storage_labels_claim_over_volume_and_interval_ends_either_way(tmp_path):
+    """A claim's label overrides its volume's; `…14:59:59` (inclusive) and `…15:00:00` (exclusive) ends both
+    make a 3,600 s hour."""
+    header = list(csv_rows(KOKU_STORAGE)[0])
+    base = dict.fromkeys(header, "")
+    base |= {"namespace": "ns", "pod": "db-0", "persistentvolume": "pv-1", "persistentvolumeclaim": "data"}
+    base |= {"persistentvolume_labels": "app:x|tier:db", "persistentvolumeclaim_labels": "app:y"}
+    hours = [
+        ("2024-03-01 14:00:00 +0000 UTC", "2024-03-01 14:59:59 +0000 UTC"),
+        ("2024-03-01 15:00:00 +0000 UTC", "2024-03-01 16:00:00 +0000 UTC"),
+    ]
+    rows = [
+        base | {"interval_start": a, "interval_end": b, "persistentvolumeclaim_capacity_byte_seconds": "7200"}
+        for a, b in hours
+    ]
+    path = tmp_path / "storage.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    (row,) = scan_opencost_csv([path], cluster="c").collect().iter_rows(named=True)
+    assert json.loads(row["labels"]) == {"app": "y", "tier": "db"}
+    assert row["minutes"] == 120 and row["pv_byte_hours"] == 4.0 and row["pv_bytes"] == 2.0
+    assert row["running_end"] == datetime(2024, 3, 1, 16, tzinfo=UTC)
+
+
 def test_several_files_of_different_layouts_in_one_scan():
     frame = scan_opencost_csv([CSV_PLAIN, CSV_LABELS, KOKU_PODS, KOKU_STORAGE], cluster="c").collect()
     assert frame.height == 1 + 1 + 20 + 19
