@@ -72,6 +72,7 @@ LEGACY_SERVICES = {
 
 _SERVICE = r"^(.*/services/([^/]+))/"
 _CREDIT_TYPES = {"freetrial": "PROMOTION", "sustainedusagediscount": "SUSTAINED_USAGE_DISCOUNT"}
+_CREDIT_FIELDS = ("name", "amount", "full_name", "id", "type")  # the export's credit record
 
 
 def is_file_export_csv(headers: list[str]) -> bool:
@@ -165,5 +166,7 @@ def export_leaves(billing_account_id: str | None) -> dict[str, tuple[pl.Expr, pl
         "cost_type": pl.lit("regular"),
     }
     leaves = {column: (expr, pl.String) for column, expr in text.items()}
-    leaves["credits"] = (credits, pl.String)  # records as text fields: `export._normalise` types them
+    # Records of text fields: `export._normalise` types them (an amount that is not a number becomes null, and
+    # the mapping quarantines its row).
+    leaves["credits"] = (credits, pl.List(pl.Struct(dict.fromkeys(_CREDIT_FIELDS, pl.String))))
     return leaves

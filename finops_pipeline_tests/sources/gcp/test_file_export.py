@@ -160,3 +160,20 @@ def test_csv_credits_a_sustained_use_discount_is_netted_a_free_trial_is_a_credit
     assert usage["ServiceName"] == "Compute Engine"
     totals = billing_export_source_totals(scan_billing_export([path])).collect()
     assert totals["x_SourceCost"].sum() == 0
+
+
+def test_a_credit_or_cost_that_is_not_a_number_quarantines_its_row_naming_it(tmp_path):
+    item = json.loads(FILES[10].read_text())[0]
+    bad_credit = _as_csv_row(item)
+    bad_credit[8:11] = ["Sustained Usage Discount", "-0,5", "USD"]
+    bad_cost = _as_csv_row(item)
+    bad_cost[14] = "12.5 USD"
+    path = tmp_path / "billing-2014-01-20.csv"
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([FILE_EXPORT_CSV_HEADER, _as_csv_row(item), bad_credit, bad_cost])
+    focus = _to_focus([path]).sort("x_SourceRowNumber")
+    assert focus[REASON].to_list() == [
+        None,
+        "credits: a credit has no amount",
+        "cost: '12.5 USD' is not a number",
+    ]
