@@ -33,6 +33,11 @@ def paths_and_names(files: Sequence[Path | str], source_names: Sequence[str] | N
     return paths, list(source_names)
 
 
+def bare_header(header: str) -> str:
+    """A header as written (surrounding spaces, a UTF-8 byte order mark on the first) → its name."""
+    return header.strip().lstrip("\ufeff")
+
+
 def leading_bytes(path: Path, name: str) -> bytes:
     """The first 4 bytes (b"PAR1" parquet, gzip and zip magic), or a SourceFileError naming the file."""
     try:

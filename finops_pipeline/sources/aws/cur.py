@@ -27,6 +27,7 @@ from finops_pipeline.focus.parsing import blank_columns_to_null, number_to_money
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.files import (
+    bare_header,
     csv_frame,
     csv_source,
     leading_bytes,
@@ -145,7 +146,7 @@ def canonical_column_name(header: str) -> str:
       `resource_tags_aws_createdBy`. Athena/CUR 2.0 tag columns (`resource_tags_user_team`) are kept as is.
     * Athena/CUR 2.0 names are lower-cased; known variants are aliased (`…_arn` → `…_a_r_n`).
     """
-    header = header.strip().lstrip("\ufeff")
+    header = bare_header(header)
     if "/" in header:
         category, name = header.split("/", 1)
         if category == "resourceTags":

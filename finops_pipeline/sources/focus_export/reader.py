@@ -27,6 +27,7 @@ import polars as pl
 from finops_pipeline.focus.schema import TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.files import (
+    bare_header,
     csv_frame,
     csv_source,
     leading_bytes,
@@ -83,7 +84,7 @@ def _scan_parquet(path: Path, name: str) -> pl.LazyFrame:
         schema = frame.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise SourceFileError(name, f"not a readable parquet file: {error}") from error
-    renames = {c: c.strip().lstrip("\ufeff") for c in schema if c != c.strip().lstrip("\ufeff")}
+    renames = {c: bare_header(c) for c in schema if c != bare_header(c)}
     converted = [
         expr.alias(column)
         for column, dtype in schema.items()
@@ -106,8 +107,9 @@ def _read_csv(path: Path, name: str, magic: bytes) -> pl.LazyFrame:
         headers = frame.collect_schema().names()
     except (pl.exceptions.PolarsError, OSError, EOFError, zipfile.BadZipFile, IndexError) as error:
         raise SourceFileError(name, f"cannot read CSV: {error}") from error
-    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in headers})
-    data = [c.strip().lstrip("\ufeff") for c in headers if c != SOURCE_ROW]
+    names = {c: bare_header(c) for c in headers}
+    frame = frame.rename(names)
+    data = [name for c, name in names.items() if c != SOURCE_ROW]
     if data:
         frame = frame.filter(pl.any_horizontal(pl.col(data).is_not_null()))  # blank lines
     return frame

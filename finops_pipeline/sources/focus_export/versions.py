@@ -16,6 +16,7 @@ Column history (FOCUS_Spec changelogs, reference §1.3):
 from collections.abc import Iterable
 
 from finops_pipeline.focus.schema import FOCUS_COLUMNS
+from finops_pipeline.sources.files import bare_header
 
 FOCUS_VERSIONS = ("0.5", "1.0-preview", "1.0", "1.1", "1.2")
 FOCUS_NAMES: tuple[str, ...] = tuple(c.name for c in FOCUS_COLUMNS)
@@ -70,7 +71,7 @@ def canonical_name(header: str) -> str | None:
 
     `SkuPriceid` → `SkuPriceId`, `ResourceID` → `ResourceId`, `Region` → `Region` (legacy, upgraded later).
     """
-    return _BY_LOWER.get(header.strip().lstrip("\ufeff").lower())
+    return _BY_LOWER.get(bare_header(header).lower())
 
 
 def detect_focus_version(columns: Iterable[str]) -> str:

@@ -46,7 +46,7 @@ from finops_pipeline.focus.parsing import (
 )
 from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
-from finops_pipeline.sources.files import csv_frame, paths_and_names
+from finops_pipeline.sources.files import bare_header, csv_frame, paths_and_names
 from finops_pipeline.sources.gcp import file_export
 from finops_pipeline.sources.gcp.records import parse_record_list
 
@@ -152,7 +152,7 @@ _DTYPE_OF_MISSING = {Kind.TEXT: pl.String, Kind.NUMBER: MONEY, Kind.TIMESTAMP: T
 
 def canonical_column_name(header: str) -> str:
     """A header as written in a file → the dotted path used here (`service_description` → `service.description`)."""
-    header = header.strip().lstrip("\ufeff")
+    header = bare_header(header)
     if header in EXPORT_COLUMNS:
         return header
     record, _, leaf = header.partition("_")

@@ -33,6 +33,8 @@ import re
 
 import polars as pl
 
+from finops_pipeline.sources.files import bare_header
+
 # Line items as `pl.read_json` reads them: every scalar as text, so a cost that is not a number is reported on
 # its row by the mapping (amounts and sums are JSON strings in Google's files).
 JSON_SCHEMA: dict[str, pl.DataType] = {
@@ -77,12 +79,12 @@ _CREDIT_FIELDS = ("name", "amount", "full_name", "id", "type")  # the export's c
 
 def is_file_export_csv(headers: list[str]) -> bool:
     """Whether CSV headers are the legacy file export's (`Line Item`, `Start Time`, `Cost`)."""
-    return {"Line Item", "Start Time", "Cost"} <= {h.strip().lstrip("\ufeff") for h in headers}
+    return {"Line Item", "Start Time", "Cost"} <= {bare_header(h) for h in headers}
 
 
 def csv_as_json_shape(frame: pl.LazyFrame, headers: list[str]) -> pl.LazyFrame:
     """A file export CSV (all text) → the columns `JSON_SCHEMA` gives a JSON file (plus its row index)."""
-    bare = {h.strip().lstrip("\ufeff"): h for h in headers}
+    bare = {bare_header(h): h for h in headers}
     scalar = {field: pl.col(bare[h]) for h, field in CSV_HEADERS.items() if h in bare}
     if "projectNumber" not in scalar and "Project" in bare:  # older files call the number "Project"
         scalar["projectNumber"] = pl.col(bare["Project"])
