@@ -1,6 +1,6 @@
 """Per-provider normalisation benchmark (Azure, GCP, FOCUS export) against a polars floor.
 
-    uv run python benchmarks/providers.py --rows 10000000 --provider azure|gcp|focus_export|focus_export_csv|all
+    uv run python benchmarks/providers.py --rows 10000000 --provider azure|gcp|gcp_commitments|focus_export|focus_export_csv|all
 
 1. Generates (once per provider and row count, cached in benchmarks/.data/) an input of --rows rows by
    repeating real sample rows:
@@ -8,6 +8,10 @@
      CSV, the only format `scan_cost_export` reads;
    * gcp: koku's gcp_202011_…csv (25 rows, flattened CSV export); CSV: `scan_billing_export` reads parquet
      only in BigQuery's nested shape (structs, lists of structs), not this flattened one;
+   * gcp_commitments: the demo organisation's GCP October (`finops demo`'s generator, 1,155 rows of 41
+     columns: resource-based and spend-based CUD fees and covered usage, promotions, tax), each copy shifted
+     by 31 days so a commitment pool (commitment, day, unit) keeps its real size; CSV. koku's sample has no
+     commitment at all, so `gcp` does not measure the commitment side table;
    * focus_export: FOCUS-Sample-Data focus_sample.csv (1,000 rows) as read (all columns text), written as
      parquet, which `scan_focus_export` reads lazily; ResourceId suffixed with the copy number, so the
      file does not compress to nothing;
@@ -46,6 +50,7 @@ SHARED = (Path(__file__).resolve().parent.parent / ".." / "shared" / "data").res
 SAMPLES = {
     "azure": SHARED / "finops-toolkit" / "EA_AmortizedCost_Small.csv",
     "gcp": SHARED / "koku" / "gcp_202011_30c31bca571d9b7f3b2c8459dd8bc34a_2020-11-08_2020-11-11.csv",
+    "gcp_commitments": None,  # generated (`_demo_gcp_month`)
     "focus_export": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
     "focus_export_csv": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
     "focus_export_typed": SHARED / "FOCUS-Sample-Data" / "focus_sample.csv",
@@ -53,6 +58,7 @@ SAMPLES = {
 FORMATS = {
     "azure": "csv",
     "gcp": "csv",
+    "gcp_commitments": "csv",
     "focus_export": "parquet",
     "focus_export_csv": "csv",
     "focus_export_typed": "parquet",
@@ -73,7 +79,7 @@ def generate(provider: str, rows: int) -> Path:
     if target.exists():
         return target
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    base = pl.read_csv(SAMPLES[provider], infer_schema=False)
+    base = _demo_gcp_month() if provider == "gcp_commitments" else pl.read_csv(SAMPLES[provider], infer_schema=False)
     if provider == "focus_export_typed":
         base = _typed_focus(base)
     copies_per_block = max(1, BLOCK_ROWS // base.height)
@@ -93,6 +99,8 @@ def generate(provider: str, rows: int) -> Path:
                     .otherwise(pl.col(varied) + suffix)
                     .alias(varied)
                 )
+            if provider == "gcp_commitments":
+                block = block.with_columns(_shifted_by_copy(c) for c in SHIFTED_TIMES)
             block = block.drop("__copy")
             if fmt == "csv":
                 block.write_csv(out, include_header=written == 0)
@@ -106,6 +114,33 @@ def generate(provider: str, rows: int) -> Path:
             writer.close()
     partial.rename(target)
     return target
+
+
+SHIFTED_TIMES = ("usage_start_time", "usage_end_time", "export_time")
+
+
+def _demo_gcp_month():
+    """The demo organisation's GCP export of October 2026, as text."""
+    import tempfile
+    from datetime import date
+
+    import polars as pl
+
+    from finops_pipeline.demo import generate_demo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        exports = generate_demo(Path(tmp), end_date=date(2026, 10, 31), days=31)
+        (month,) = [f for f in exports.gcp.data_files if f.name == "2026-10.csv"]
+        return pl.read_csv(month, infer_schema=False)
+
+
+def _shifted_by_copy(column: str):
+    """A text timestamp moved 31 days later per copy, written back as the export writes it."""
+    import polars as pl
+
+    moment = pl.col(column).str.to_datetime("%Y-%m-%d %H:%M:%S%z")
+    shifted = moment + pl.duration(days=31) * pl.col("__copy")
+    return shifted.dt.strftime("%Y-%m-%d %H:%M:%S%:z").alias(column)
 
 
 def _typed_focus(text):
@@ -167,7 +202,7 @@ def _ours(provider: str, source: Path):
 
         export = azure.scan_cost_export([source], source_names=[name])
         return azure.cost_export_to_focus(export, source_name=name, lookups=azure.default_lookups())
-    if provider == "gcp":
+    if provider in ("gcp", "gcp_commitments"):
         from finops_pipeline.sources.gcp.export import scan_billing_export
         from finops_pipeline.sources.gcp.focus_mapping import billing_export_to_focus
 

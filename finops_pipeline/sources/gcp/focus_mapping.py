@@ -251,7 +251,6 @@ _SKU = "__sku_traits"  # struct _SKU_TRAITS of sku.description
 _COST_TYPE = "__cost_type"  # cost_type, normalised
 _UNIT = "__pricing_unit"  # usage.pricing_unit, normalised
 
-_CREDIT_FIELDS = ("name", "amount", "full_name", "id", "type")  # RECORD_FIELDS[Kind.CREDITS], in order
 # Columns that describe a price, a quantity or a commitment: null on a derived Credit row.
 _NOT_ON_DERIVED_CREDITS = (
     "PricingCategory",
@@ -520,6 +519,9 @@ def _unparsed(column: str, parsed: pl.Expr, what: str, text: pl.Expr | None = No
 
 
 _CREDIT = pl.Struct(RECORD_FIELDS[Kind.CREDITS])
+# A credit that becomes a Credit row of its own, with that row's x_Credits (`json`): worked out with the
+# credits' other values (once per distinct cell of a CSV export), not on every row of the output.
+_SEPARATE_CREDIT = pl.Struct({**RECORD_FIELDS[Kind.CREDITS], "json": pl.String})
 _CREDIT_VALUES = pl.Struct(
     {
         "all_json": pl.String,  # every credit, as x_Credits shows them (`_credits_json`)
@@ -528,7 +530,7 @@ _CREDIT_VALUES = pl.Struct(
         "other_netted_json": pl.String,  # the other netted ones (its on-demand part)
         "sum": MONEY,  # Σ amount: 0 without credits, null when unreadable
         "netted_sum": MONEY,
-        "separate": pl.List(_CREDIT),  # the credits that become Credit rows of their own
+        "separate": pl.List(_SEPARATE_CREDIT),  # the credits that become Credit rows of their own
         "commitment": _CREDIT,  # the first committed use discount credit
         "commitment_discount": MONEY,  # −Σ those credits: the on-demand cost of the covered usage
         "spend_commitment": pl.String,  # a legacy spend-based CUD credit's commitment ("spend-based/GCE")
@@ -582,7 +584,9 @@ def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
         ),
         total(credits).alias("sum"),
         total(netted).alias("netted_sum"),
-        credits.list.eval(pl.element().filter(~netted_type)).alias("separate"),
+        credits.list.eval(pl.element().filter(~netted_type))
+        .list.eval(pl.element().struct.with_fields(json=_credits_json(pl.concat_list(pl.element()))))
+        .alias("separate"),
         commitment.alias("commitment"),
         of_commitment(lambda its: -credits.list.agg(credit("amount").filter(its).sum()))
         .cast(MONEY)
@@ -1111,7 +1115,7 @@ def _credit_row_overrides() -> dict[str, pl.Expr]:
         "ChargeFrequency": pl.lit("One-Time"),
         "ChargeDescription": pl.coalesce(credit("full_name"), credit("name"), pl.col("ChargeDescription")),
         **dict.fromkeys(_NOT_ON_DERIVED_CREDITS, nothing),
-        CREDITS_COLUMN: _credits_json(pl.concat_list(pl.struct(*[credit(f).alias(f) for f in _CREDIT_FIELDS]))),
+        CREDITS_COLUMN: credit("json"),
     }
 
 
