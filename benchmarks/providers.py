@@ -1,6 +1,8 @@
 """Per-provider normalisation benchmark (Azure, GCP, FOCUS export) against a polars floor.
 
-    uv run python benchmarks/providers.py --rows 10000000 --provider azure|gcp|gcp_commitments|focus_export|focus_export_csv|all
+    uv run python benchmarks/providers.py --rows 10000000 --provider NAME   (or: all)
+
+NAME: azure, gcp, gcp_commitments, focus_export, focus_export_csv, focus_export_typed.
 
 1. Generates (once per provider and row count, cached in benchmarks/.data/) an input of --rows rows by
    repeating real sample rows:
