@@ -228,7 +228,8 @@ class _DistinctParser:
 
         The new values are spread back through an Enum of this batch's new values alone. An Enum of all known
         values as well would be built by every batch that brings a new value, which on a column of mostly
-        distinct values (GCP's `export_time`) is every batch: 2M such rows took 4.7 s and ~500 MB more."""
+        distinct values (GCP's `export_time`) is every batch: on 2M such rows those rebuilds cost 1.35 s and
+        ~470 MiB of peak memory (benchmarks/README.md, "GCP with commitments")."""
         unseen = batch.is_not_null() if known is None else batch.is_not_null() & index.is_null()
         new = batch.filter(unseen).unique()
         parsed = new.to_frame("text").select(self._parse(pl.col("text")).cast(self._dtype)).to_series()
