@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from finops_pipeline.focus import parsing
 from finops_pipeline.focus.parsing import (
@@ -128,3 +129,28 @@ def test_gather_by_key_is_a_left_join_on_a_small_table_across_streaming_batches(
     empty = gather_by_key(frame, "row", table.clear(), on="row").collect()
     assert empty.schema == pl.Schema({"row": pl.UInt32, "share": MONEY, "tag": pl.String})
     assert empty["share"].null_count() == empty["tag"].null_count() == 10_000
+
+
+def test_gather_by_key_hands_on_each_batch_before_the_source_is_read_to_its_end():
+    """It must stream: a lookup polars runs on the whole column (its `search_sorted` did) holds every batch
+    of the frame until the last one is read, 2 GB of GCP text at 2M rows (benchmarks/README.md)."""
+    events = []
+
+    def fifty_batches(columns, predicate, n_rows, batch_size):
+        for i in range(50):
+            events.append("read")
+            yield pl.DataFrame({"row": pl.arange(i * 1_000, (i + 1) * 1_000, eager=True, dtype=pl.UInt32)})
+
+    def seen(batch: pl.Series) -> pl.Series:
+        events.append("mapped")
+        return batch
+
+    table = pl.DataFrame({"row": [5, 20_000], "v": [1, 2]}, schema_overrides={"row": pl.UInt32})
+    frame = register_io_source(fifty_batches, schema={"row": pl.UInt32})
+    mapped = gather_by_key(frame, "row", table, on="row").with_columns(
+        pl.col("v").map_batches(seen, is_elementwise=True, return_dtype=pl.Int64)
+    )
+    with pl.Config(streaming_chunk_size=1_000):
+        got = mapped.collect(engine="streaming")
+    assert events.index("mapped") < 20  # polars reads a few batches ahead, not all 50
+    assert got.filter(pl.col("v").is_not_null()).rows() == [(5, 1), (20_000, 2)]
