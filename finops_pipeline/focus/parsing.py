@@ -181,8 +181,8 @@ def parse_each_distinct(text: pl.Expr, parse: Parser, dtype: pl.DataType) -> pl.
     it is declared elementwise and streams batch by batch.
 
     Why a batch function and not the same steps as one expression (`parse(distinct).gather(rank)`): polars
-    2.1's common-subexpression elimination hoists a sub-expression that `parse` repeats (e.g. the cleaned
-    text `to_utc_timestamp` tries nine formats on) out of the shorter `distinct` series into a frame-length
+    2.1's common-subexpression elimination hoists a sub-expression that `parse` repeats (e.g. a cleaned
+    text each branch of a coalesce reads) out of the shorter `distinct` series into a frame-length
     column, and the in-memory engine then fails with "assertion `left == right` failed" (or reads past the
     end) once a join follows. Inside the function each step is row-aligned, so nothing can be mis-hoisted.
     """

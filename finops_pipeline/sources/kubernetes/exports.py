@@ -504,7 +504,7 @@ def _blank_to_null(text: pl.Expr) -> pl.Expr:
 def _timestamp(column: str, schema: pl.Schema) -> pl.Expr:
     dtype = schema[column]
     if dtype == pl.String:
-        # Days and hours repeat over thousands of rows: each distinct text is parsed once (nine formats tried).
+        # Days and hours repeat over thousands of rows: each distinct text is parsed once.
         return parse_each_distinct(pl.col(column), to_utc_timestamp, TIMESTAMP)
     if isinstance(dtype, pl.Datetime):
         expr = pl.col(column)
