@@ -296,10 +296,10 @@ def billing_export_to_focus(
     # polars caches a shared subplan whole (7.4 GB at 10M rows instead of 0.7 GB).
     # The side table also says which rows are a spend-based commitment's (`_spend_commitment_columns`): they
     # are few, and the tests take two table lookups a row.
-    # The pool sums are window sums: in-memory ones cost a tenth of streaming ones (which group and join) and
-    # need the candidate rows in memory all the same.
-    candidates = _commitment_rows(export, schema).collect(engine="streaming")
-    shares = _commitment_shares(candidates.lazy()).collect(engine="in-memory")
+    # The pool sums are window sums: in-memory ones cost a tenth of streaming ones (which group and join), and
+    # either holds the commitment rows in memory.
+    commitment_rows = _commitment_rows(export, schema).collect(engine="streaming")
+    shares = _commitment_shares(commitment_rows.lazy()).collect(engine="in-memory")
     charges = (
         typed.with_columns(**_credit_columns())
         .pipe(gather_by_key, _ROW, shares, on=_ROW)
@@ -469,12 +469,13 @@ def _billing_period(month: pl.Expr) -> pl.Expr:
 
 
 def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
-    """`_typed` of the `_COMMITMENT_INPUTS` (and `_ROW`) of the rows that may be a commitment fee or covered
-    usage, for the side table of fee shares joined back to the charges by row index.
+    """The commitment fee and covered usage rows of the export, classified as the charges are, with only the
+    values the pool sums read (`_commitment_shares`): row index `_ROW`, the pool keys, quantities and costs,
+    and which kind of commitment row each is.
 
     A side table derived from the charges' own typed frame would make that frame a common subplan, which
-    polars caches (materialises) whole; a plan of its own reads just these columns, streaming. Rows are
-    picked on their raw text before anything is parsed (a fee has a `Commitment v…:` SKU, covered usage a
+    polars caches (materialises) whole; a plan of its own reads just the `_COMMITMENT_INPUTS`, streaming. Rows
+    are picked on their raw text before anything is parsed (a fee has a `Commitment v…:` SKU, covered usage a
     COMMITTED_USAGE_DISCOUNT… credit, a spend-based commitment's rows a `subscription.instance_id`), so the
     second scan costs little more than reading the columns; the rows it keeps are then classified exactly as
     the charges are.
@@ -499,10 +500,32 @@ def _commitment_rows(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
         .filter(commitment_credit.fill_null(False) | fee_sku.fill_null(False) | spend.fill_null(False))
     )
     typed = _typed(candidates, pl.Schema({c: schema[c] for c in _COMMITMENT_INPUTS}))
-    # The pools read no credit's JSON text: left null, the side table is a quarter of the size.
-    unread = {name: dtype for name, dtype in _CREDIT_VALUES.to_schema().items() if name in _CREDIT_TEXTS}
-    return typed.with_columns(
-        pl.col("credits").struct.with_fields(pl.lit(None, dtype).alias(name) for name, dtype in unread.items())
+    charges = (
+        typed.with_columns(**_credit_columns())
+        .with_columns(**_spend_commitment_columns())
+        .with_columns(ChargeCategory=_charge_category())
+        .with_columns(**_commitment_columns())
+        .with_columns(_committed_quantity().alias(_COMMITTED))
+    )
+    is_fee = (pl.col(_FEE) & ~pl.col(_SPEND_FEE) & pl.col(_COMMITMENT_ID).is_not_null()).fill_null(False)
+    is_covered = pl.col(_COVERED).is_not_null()
+    # Only what the pools read is kept: these rows are held in memory for the pool sums (at 10M rows, 4M).
+    return charges.filter(is_fee | is_covered | pl.col(_SPEND_FEE) | pl.col(_SPEND_USED)).select(
+        _ROW,
+        *_POOL_KEY,
+        _COVERED,
+        _COMMITTED,
+        "cost",
+        "usage.amount_in_pricing_units",
+        _NETTED_SUM,
+        is_fee.alias(_FEE),
+        (pl.col(_SPEND_FEE) & (_category == "Purchase")).fill_null(False).alias(_ANY_SPEND_FEE),
+        pl.col(_LEGACY_SPEND).fill_null(False),
+        _SPEND_FEE,
+        _SPEND_USED,
+        pl.col(_FEE_OFFSET).fill_null(0),
+        _SPEND_COMMITMENT,
+        _category,
     )
 
 
@@ -547,9 +570,6 @@ _CREDIT_VALUES = pl.Struct(
         "problem": pl.String,
     }
 )
-
-# The values of `_CREDIT_VALUES` that are the credits' JSON text (or carry it): the pools do not read them.
-_CREDIT_TEXTS = ("all_json", "netted_json", "commitment_json", "other_netted_json", "separate")
 
 
 def _credit_values_of_text(text: pl.Expr) -> pl.Expr:
@@ -754,7 +774,7 @@ def _committed_quantity() -> pl.Expr:
     return pl.when(pl.col(_LEGACY_SPEND)).then(in_currency).otherwise(pricing)
 
 
-def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
+def _commitment_shares(rows: pl.LazyFrame) -> pl.LazyFrame:
     """`_SHARE` (the fee amortised onto a covered row) and, on the first fee row of each pool, the unused
     fee `_UNUSED_COST`, quantity `_UNUSED_QUANTITY` and pricing quantity `_UNUSED_PRICING` (null elsewhere,
     and where nothing is unused); the committed quantity `_COMMITTED` of every fee row, `_COVERED_PRICING` of
@@ -768,31 +788,19 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
 
     Returns those columns by row index (`_ROW`), only for covered and fee rows that get one, to be joined to
     the charges (values only these few rows need are worked out here, not on every row of the wide plan).
-    `typed` is a narrow typed projection of the export (`_narrow_typed`, with
-    `_COMMITMENT_INPUTS`); its rows are classified as the charges are, and the pool sums are window sums over
-    the few fee and covered rows (a pool's key joins as a join would: not when a part of it is null). Deriving
-    them from the charges themselves made polars cache the whole wide frame (a lazy frame used twice in one
-    plan is materialised), and joining the pools to the wide frame took two more joins of it.
+    `rows` are `_commitment_rows`; the pool sums are window sums over them (a pool's key joins as a join
+    would: not when a part of it is null), meant for the in-memory engine. Deriving them from the charges
+    themselves made polars cache the whole wide frame (a lazy frame used twice in one plan is materialised),
+    and joining the pools to the wide frame took two more joins of it.
     """
-    charges = (
-        typed.select(_ROW, *_COMMITMENT_INPUTS, _SKU, _COST_TYPE, _UNIT)
-        .with_columns(**_credit_columns())
-        .with_columns(**_spend_commitment_columns())
-        .with_columns(ChargeCategory=_charge_category())
-        .with_columns(**_commitment_columns())
-        .with_columns(_committed_quantity().alias(_COMMITTED))
-    )
-    key = [_COMMITMENT_ID, "usage_start_time", _POOL]
-    is_fee = (pl.col(_FEE) & ~pl.col(_SPEND_FEE) & pl.col(_COMMITMENT_ID).is_not_null()).fill_null(False)
-    is_covered = pl.col(_COVERED).is_not_null()
+    is_fee, is_covered = pl.col(_FEE), pl.col(_COVERED).is_not_null()
     # Pool values are columns of their own, each worked out once: an expression that reads a window sum in
-    # several places computes it again in each (`decimal_product` reads each factor three times), which
-    # made these few rows cost more than the whole mapping of the others.
+    # several places computes it again in each (`decimal_product` reads each factor three times).
     joinable, fee_cost, fee_quantity = "__joinable", "__pool_fee", "__pool_committed"
     covered_total, capacity, is_first_fee = "__pool_covered", "__pool_capacity", "__first_fee"
     # A pool is keyed by its fee rows; covered rows join it only when no key part is null (a join's rule).
     pool_values = {
-        joinable: is_fee.any().over(_POOL_ID) & pl.all_horizontal(pl.col(c).is_not_null() for c in key),
+        joinable: is_fee.any().over(_POOL_ID) & pl.all_horizontal(pl.col(c).is_not_null() for c in _POOL_KEY),
         fee_cost: _cost.filter(is_fee).sum().cast(MONEY).over(_POOL_ID),
         fee_quantity: pl.col(_COMMITTED).filter(is_fee).sum().cast(MONEY).over(_POOL_ID),
         is_first_fee: is_fee & (pl.col(_ROW) == pl.col(_ROW).filter(is_fee).min().over(_POOL_ID)),
@@ -805,33 +813,22 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     unused_quantity = pl.max_horizontal(pl.col(fee_quantity) - pl.col(covered_total), pl.lit(0)).cast(MONEY)
     pricing = pl.col("usage.amount_in_pricing_units")
     spend_fee, spend_used = _spend_commitment_pools()
-    any_spend_fee = "__any_spend_fee"  # consumption-model data: its own pool, what its offsets leave unused
-    legacy_spend = "__legacy_spend"
+    any_spend_fee = pl.col(_ANY_SPEND_FEE)  # consumption-model data: its own pool, what its offsets leave unused
     spend_fee_unused = pl.when(_cost + pl.col(_NETTED_SUM) != 0).then(_cost + pl.col(_NETTED_SUM))
     # Windows over one integer per pool: grouping by the key columns themselves (text, time) costs more in
     # each of the dozen windows than numbering the pools once.
-    pooled = charges.filter(is_fee | is_covered | pl.col(_SPEND_FEE) | pl.col(_SPEND_USED)).with_columns(
-        pl.struct(key).rank("dense").alias(_POOL_ID), pl.struct(_SPEND_POOL).rank("dense").alias(_SPEND_POOL_ID)
-    )
-    rows = pooled.select(
-        _ROW,
-        *key,
-        _POOL_ID,
-        _SPEND_POOL_ID,
-        _COVERED,
-        _COMMITTED,
-        "cost",
-        pricing,
-        _NETTED_SUM,
-        is_fee.alias(_FEE),
-        (pl.col(_SPEND_FEE) & (_category == "Purchase")).fill_null(False).alias(any_spend_fee),
-        pl.col(_LEGACY_SPEND).fill_null(False).alias(legacy_spend),
-        spend_fee.alias(_SPEND_FEE),
-        spend_used.alias(_SPEND_USED),
-        pl.col(_FEE_OFFSET).fill_null(0),
-        pl.col(_SPEND_FEE).alias("__raw_spend_fee"),
-        pl.col(_SPEND_USED).alias("__raw_spend_used"),
-        _SPEND_COMMITMENT,
+    rows = (
+        rows.with_columns(
+            pl.struct(_POOL_KEY).rank("dense").alias(_POOL_ID),
+            pl.struct(_SPEND_POOL).rank("dense").alias(_SPEND_POOL_ID),
+        )
+        # A spend-based commitment's fee and covered rows count as such only in a pool that has both.
+        .with_columns(
+            pl.col(_SPEND_FEE).alias("__raw_spend_fee"),
+            pl.col(_SPEND_USED).alias("__raw_spend_used"),
+            spend_fee.alias(_SPEND_FEE),
+            spend_used.alias(_SPEND_USED),
+        )
     )
     unused = (
         rows.with_columns(**pool_values)
@@ -852,7 +849,7 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     )
     # Pricing quantities only these rows need: the Unused row's (spend-based: the fee row's pricing units of
     # the unused cost) and a legacy spend-based split row's committed part's.
-    spend = pl.col(legacy_spend) | pl.col(any_spend_fee)
+    spend = pl.col(_LEGACY_SPEND) | any_spend_fee
     return unused.select(
         _ROW,
         _SHARE,
@@ -866,7 +863,7 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
         )
         .alias(_UNUSED_PRICING),
         pl.when(pl.col(_FEE)).then(pl.col(_COMMITTED)).alias(_COMMITTED),
-        pl.when(is_covered & pl.col(legacy_spend))
+        pl.when(is_covered & pl.col(_LEGACY_SPEND))
         .then(decimal_product(pricing, pl.col(_COVERED), divided_by=_cost))
         .alias(_COVERED_PRICING),
         _MOVED,
@@ -881,7 +878,9 @@ def _commitment_shares(typed: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+_POOL_KEY = [_COMMITMENT_ID, "usage_start_time", _POOL]
 _SPEND_POOL = [_COMMITMENT_ID, "usage_start_time"]
+_ANY_SPEND_FEE = "__any_spend_fee"  # a consumption-model spend-based commitment's fee row (Purchase)
 _POOL_ID = "__pool_id"  # a number per pool of resource-based and legacy spend-based commitments
 _SPEND_POOL_ID = "__spend_pool_id"  # a number per `_SPEND_POOL`
 
