@@ -304,7 +304,7 @@ def gather_by_key(frame: pl.LazyFrame, key: str, table: pl.DataFrame, on: str) -
         .scatter(keys, pl.int_range(keys.len(), dtype=pl.UInt32, eager=True))
     )
     position = "__gathered_position"
-    in_range = pl.when(pl.col(key) <= largest).then(pl.col(key))
+    in_range = pl.when(pl.col(key).is_between(0, largest)).then(pl.col(key))  # (a negative index counts from the end)
     return (
         frame.with_columns(pl.lit(position_of_key).gather(in_range).alias(position))
         .with_columns(pl.lit(table.get_column(c)).gather(pl.col(position)).alias(c) for c in values)
