@@ -129,6 +129,8 @@ def test_gather_by_key_is_a_left_join_on_a_small_table_across_streaming_batches(
     empty = gather_by_key(frame, "row", table.clear(), on="row").collect()
     assert empty.schema == pl.Schema({"row": pl.UInt32, "share": MONEY, "tag": pl.String})
     assert empty["share"].null_count() == empty["tag"].null_count() == 10_000
+    signed = gather_by_key(pl.LazyFrame({"row": [-1, 0, -4, 9_999]}), "row", table, on="row").collect()
+    assert signed["tag"].to_list() == [None, "b", None, "a"]  # a negative key finds nothing
 
 
 def test_gather_by_key_hands_on_each_batch_before_the_source_is_read_to_its_end():
