@@ -48,7 +48,7 @@ from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.files import bare_header, csv_frame, paths_and_names
 from finops_pipeline.sources.gcp import file_export
-from finops_pipeline.sources.gcp.records import parse_record_list
+from finops_pipeline.sources.gcp.records import CREDIT_FIELDS, LABEL_FIELDS, TAG_FIELDS, parse_record_list
 
 SOURCE_FILE = "x_SourceFile"
 SOURCE_ROW = "x_SourceRowNumber"
@@ -63,12 +63,10 @@ class Kind(Enum):
     TAGS = "tags"
 
 
-# Fields of the repeated records, typed as the mapping uses them.
 RECORD_FIELDS: dict[Kind, dict[str, pl.DataType]] = {
-    Kind.CREDITS: {"name": pl.String, "amount": MONEY, "full_name": pl.String, "id": pl.String, "type": pl.String},
-    Kind.LABELS: {"key": pl.String, "value": pl.String},
-    # Resource Manager tags: `namespace` is the parent organisation or project of the tag key.
-    Kind.TAGS: {"key": pl.String, "value": pl.String, "inherited": pl.Boolean, "namespace": pl.String},
+    Kind.CREDITS: CREDIT_FIELDS,
+    Kind.LABELS: LABEL_FIELDS,
+    Kind.TAGS: TAG_FIELDS,
 }
 RECORD_DTYPES: dict[Kind, pl.DataType] = {kind: pl.List(pl.Struct(f)) for kind, f in RECORD_FIELDS.items()}
 

@@ -34,6 +34,7 @@ import re
 import polars as pl
 
 from finops_pipeline.sources.files import bare_header
+from finops_pipeline.sources.gcp.records import CREDIT_FIELDS
 
 # Line items as `pl.read_json` reads them: every scalar as text, so a cost that is not a number is reported on
 # its row by the mapping (amounts and sums are JSON strings in Google's files).
@@ -74,7 +75,6 @@ LEGACY_SERVICES = {
 
 _SERVICE = r"^(.*/services/([^/]+))/"
 _CREDIT_TYPES = {"freetrial": "PROMOTION", "sustainedusagediscount": "SUSTAINED_USAGE_DISCOUNT"}
-_CREDIT_FIELDS = ("name", "amount", "full_name", "id", "type")  # the export's credit record
 
 
 def is_file_export_csv(headers: list[str]) -> bool:
@@ -170,5 +170,5 @@ def export_leaves(billing_account_id: str | None) -> dict[str, tuple[pl.Expr, pl
     leaves = {column: (expr, pl.String) for column, expr in text.items()}
     # Records of text fields: `export._normalise` types them (an amount that is not a number becomes null, and
     # the mapping quarantines its row).
-    leaves["credits"] = (credits, pl.List(pl.Struct(dict.fromkeys(_CREDIT_FIELDS, pl.String))))
+    leaves["credits"] = (credits, pl.List(pl.Struct(dict.fromkeys(CREDIT_FIELDS, pl.String))))
     return leaves

@@ -25,6 +25,23 @@ import polars as pl
 from finops_pipeline.focus.parsing import to_money
 from finops_pipeline.focus.schema import MONEY
 
+# Fields of the export's repeated records, typed as the mapping uses them.
+CREDIT_FIELDS: dict[str, pl.DataType] = {
+    "name": pl.String,
+    "amount": MONEY,
+    "full_name": pl.String,
+    "id": pl.String,
+    "type": pl.String,
+}
+LABEL_FIELDS: dict[str, pl.DataType] = {"key": pl.String, "value": pl.String}
+# Resource Manager tags: `namespace` is the parent organisation or project of the tag key.
+TAG_FIELDS: dict[str, pl.DataType] = {
+    "key": pl.String,
+    "value": pl.String,
+    "inherited": pl.Boolean,
+    "namespace": pl.String,
+}
+
 # Escapes Python's repr writes and JSON understands (after the rewrite). No raw control characters: repr never
 # writes them, and they would make the JSON invalid.
 _ESCAPE = r"""\\(?:[\\'"nrtbf]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})"""
