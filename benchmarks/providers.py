@@ -30,9 +30,15 @@ NAME: azure, gcp, gcp_commitments, focus_export, focus_export_csv, focus_export_
    (d) (b)'s output, already in memory, written alone (sink_parquet): what writing the FOCUS-shaped output
    (66 typed columns, Decimal money, derived rows) costs, which the floor does not pay.
    (c) + (d) is the I/O bound: what any mapping from this input to this output pays before mapping anything.
-3. Prints the best of the repeats, the ratios b/a, (c+d)/a and b/(c+d), and whether (b) is under 1.5× the
-   floor (wall) and under 3 GB peak RSS. All run with the same polars streaming chunk size
-   (STREAMING_CHUNK_ROWS).
+3. Prints the best of the repeats, input rows per second of (a) and (b), the ratios b/a, (c+d)/a and
+   b/(c+d), and whether (b) is under 1.5× the floor (wall), under 1.5× the I/O bound (wall) and under 3 GB
+   peak RSS. All run with the same polars streaming chunk size (STREAMING_CHUNK_ROWS).
+
+Why two speed targets: the floor rewrites the input's own columns, text as text; ours writes FOCUS rows (66
+typed columns, Decimal money, a derived row per promotional credit or idle commitment). Where writing that
+output alone costs about as much as the floor's whole job, (c+d)/a is 1.4–1.7 and no mapping can be under
+1.5× the floor. b/(c+d) < 1.5 says the mapping itself costs less than half of what reading the input and
+writing the output cost, which is the part a mapping controls.
 """
 
 import argparse
@@ -262,13 +268,16 @@ def bench(provider: str, args) -> None:
         )
     ratio, cpu_ratio = ours["seconds"] / floor["seconds"], ours["cpu_seconds"] / floor["cpu_seconds"]
     bound = {unit: decode[unit] + write[unit] for unit in ("seconds", "cpu_seconds")}
+    over_bound = ours["seconds"] / bound["seconds"]
+    print(f"input rows/s: floor {args.rows / floor['seconds']:,.0f}, ours {args.rows / ours['seconds']:,.0f}")
     print(f"ratio b/a: wall {ratio:.2f}, CPU {cpu_ratio:.2f}   (best of {args.repeat})")
     print(
         f"I/O bound (c+d)/a: wall {bound['seconds'] / floor['seconds']:.2f}, CPU"
-        f" {bound['cpu_seconds'] / floor['cpu_seconds']:.2f};  b/(c+d): wall {ours['seconds'] / bound['seconds']:.2f},"
+        f" {bound['cpu_seconds'] / floor['cpu_seconds']:.2f};  b/(c+d): wall {over_bound:.2f},"
         f" CPU {ours['cpu_seconds'] / bound['cpu_seconds']:.2f}"
     )
     print(f"target < {SPEED_TARGET}x floor (wall): {'met' if ratio < SPEED_TARGET else 'NOT met'}")
+    print(f"target < {SPEED_TARGET}x I/O bound (wall): {'met' if over_bound < SPEED_TARGET else 'NOT met'}")
     print(f"target peak < 3 GB:        {'met' if ours['peak_bytes'] < MEMORY_TARGET_BYTES else 'NOT met'}")
 
 
