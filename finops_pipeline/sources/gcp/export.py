@@ -48,7 +48,13 @@ from finops_pipeline.focus.schema import MONEY, TIMESTAMP
 from finops_pipeline.sources.errors import SourceFileError
 from finops_pipeline.sources.files import bare_header, csv_frame, paths_and_names
 from finops_pipeline.sources.gcp import file_export
-from finops_pipeline.sources.gcp.records import CREDIT_FIELDS, LABEL_FIELDS, TAG_FIELDS, parse_record_list
+from finops_pipeline.sources.gcp.records import (
+    CREDIT_FIELDS,
+    LABEL_FIELDS,
+    TAG_FIELDS,
+    parse_record_list,
+    text_records,
+)
 
 SOURCE_FILE = "x_SourceFile"
 SOURCE_ROW = "x_SourceRowNumber"
@@ -278,9 +284,7 @@ def ndjson_schema() -> dict[str, pl.DataType]:
     """The nested schema of the EXPORT_COLUMNS, all leaves (and record fields) as text."""
     nested: dict[str, pl.DataType | dict[str, pl.DataType]] = {}
     for path, kind in EXPORT_COLUMNS.items():
-        dtype = (
-            pl.List(pl.Struct(dict.fromkeys(RECORD_FIELDS[kind], pl.String))) if kind in RECORD_FIELDS else pl.String
-        )
+        dtype = text_records(RECORD_FIELDS[kind]) if kind in RECORD_FIELDS else pl.String
         parent, _, leaf = path.rpartition(".")
         if parent:
             fields = nested.setdefault(parent, {})

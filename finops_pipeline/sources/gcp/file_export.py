@@ -34,7 +34,7 @@ import re
 import polars as pl
 
 from finops_pipeline.sources.files import bare_header
-from finops_pipeline.sources.gcp.records import CREDIT_FIELDS
+from finops_pipeline.sources.gcp.records import CREDIT_FIELDS, text_records
 
 # Line items as `pl.read_json` reads them: every scalar as text, so a cost that is not a number is reported on
 # its row by the mapping (amounts and sums are JSON strings in Google's files).
@@ -116,7 +116,7 @@ def _numbered(bare: dict[str, str], group: str, fields: dict[str, str]) -> pl.Ex
         item = pl.struct((pl.col(h) if h else pl.lit(None, pl.String)).alias(f) for f, h in parts.items())
         present = pl.any_horizontal(pl.col(h).is_not_null() for h in parts.values() if h)
         items.append(pl.when(present).then(item))
-    dtype = pl.List(pl.Struct(dict.fromkeys(fields, pl.String)))
+    dtype = text_records(fields)
     if not items:
         return pl.lit([], dtype=dtype)
     return pl.concat_list(items).list.drop_nulls().cast(dtype)
@@ -170,5 +170,5 @@ def export_leaves(billing_account_id: str | None) -> dict[str, tuple[pl.Expr, pl
     leaves = {column: (expr, pl.String) for column, expr in text.items()}
     # Records of text fields: `export._normalise` types them (an amount that is not a number becomes null, and
     # the mapping quarantines its row).
-    leaves["credits"] = (credits, pl.List(pl.Struct(dict.fromkeys(CREDIT_FIELDS, pl.String))))
+    leaves["credits"] = (credits, text_records(CREDIT_FIELDS))
     return leaves

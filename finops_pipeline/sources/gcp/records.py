@@ -20,6 +20,8 @@ How, in three polars steps (no Python per row):
    mismatched value; text cannot mismatch), then cast the fields the caller asked for.
 """
 
+from collections.abc import Iterable
+
 import polars as pl
 
 from finops_pipeline.focus.parsing import to_money
@@ -41,6 +43,12 @@ TAG_FIELDS: dict[str, pl.DataType] = {
     "inherited": pl.Boolean,
     "namespace": pl.String,
 }
+
+
+def text_records(fields: Iterable[str]) -> pl.DataType:
+    """A list of records with these fields (names), every one as text: records as read, before they are typed."""
+    return pl.List(pl.Struct(dict.fromkeys(fields, pl.String)))
+
 
 # Escapes Python's repr writes and JSON understands (after the rewrite). No raw control characters: repr never
 # writes them, and they would make the JSON invalid.
@@ -79,7 +87,7 @@ def parse_record_list(text: pl.Expr, fields: dict[str, pl.DataType]) -> pl.Expr:
     """
     text = text.cast(pl.String)
     as_json = pl.when(is_record_list(text)).then(record_list_to_json(text))
-    decoded = as_json.str.json_decode(pl.List(pl.Struct(dict.fromkeys(fields, pl.String))))
+    decoded = as_json.str.json_decode(text_records(fields))
     item = pl.element().struct.field
     return decoded.list.eval(pl.struct(_typed(item(name), dtype).alias(name) for name, dtype in fields.items()))
 
