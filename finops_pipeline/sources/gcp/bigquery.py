@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import polars as pl
 from google.cloud import bigquery
 
-from finops_pipeline.sources.gcp.export import SOURCE_ROW, normalise_nested
+from finops_pipeline.sources.gcp.export import normalise_nested, with_source_rows
 
 _TABLE = re.compile(r"^[A-Za-z0-9_.:-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_$-]+$")  # project(.domain:)?.dataset.table
 _INVOICE_MONTH = re.compile(r"^\d{4}(?:0[1-9]|1[0-2])$")
@@ -115,5 +115,4 @@ def read_billing_export(
     arrow = job.result().to_arrow(create_bqstorage_client=False)
     frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)
-    frame = frame.with_row_index(SOURCE_ROW, offset=1).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
-    return normalise_nested(frame.lazy(), source_name or f"bigquery://{table}").collect()
+    return normalise_nested(with_source_rows(frame).lazy(), source_name or f"bigquery://{table}").collect()

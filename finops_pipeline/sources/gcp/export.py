@@ -197,10 +197,16 @@ def export_schema() -> dict[str, pl.DataType]:
     }
 
 
+def with_source_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with `x_SourceRowNumber` first: 1, 2, … in the order the rows were read (Int64, as every source)."""
+    return frame.with_row_index(SOURCE_ROW, offset=1).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+
+
 def normalise_nested(frame: pl.LazyFrame, name: str) -> pl.LazyFrame:
     """A frame with BigQuery's nested columns (structs, lists of structs) → the internal shape.
 
-    Used for NDJSON, parquet and BigQuery query results. `frame` must already carry `x_SourceRowNumber`.
+    Used for NDJSON, parquet and BigQuery query results. `frame` must already carry `x_SourceRowNumber`
+    (`with_source_rows`).
     """
     schema = frame.collect_schema()
     leaves = dict(_flatten(schema))
@@ -276,8 +282,7 @@ def _read_ndjson(data: bytes, name: str) -> pl.LazyFrame:
         for column in REQUIRED_COLUMNS:
             if frame.select(leaves[column][0].is_null().all()).item():
                 raise SourceFileError(name, f"required column {column!r} is missing (no line has it)", column=column)
-    frame = frame.with_row_index(SOURCE_ROW, offset=1).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
-    return normalise_nested(frame.lazy(), name)
+    return normalise_nested(with_source_rows(frame).lazy(), name)
 
 
 def ndjson_schema() -> dict[str, pl.DataType]:
@@ -301,8 +306,8 @@ def _read_file_export_json(data: bytes, name: str, billing_account_id: str | Non
         frame = pl.read_json(data, schema=file_export.JSON_SCHEMA)
     except pl.exceptions.PolarsError as error:
         raise SourceFileError(name, f"cannot read the JSON array of a billing file export: {error}") from error
-    frame = frame.with_row_index(SOURCE_ROW, offset=1).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64)).lazy()
-    return _select_export_columns(frame, file_export.export_leaves(billing_account_id), name, blank=_empty_to_null)
+    leaves = file_export.export_leaves(billing_account_id)
+    return _select_export_columns(with_source_rows(frame).lazy(), leaves, name, blank=_empty_to_null)
 
 
 def _read_csv(source: Path | bytes, name: str, billing_account_id: str | None = None) -> pl.LazyFrame:
