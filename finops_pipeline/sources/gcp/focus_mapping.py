@@ -993,6 +993,9 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
     consumed = pl.when(is_usage).then(pl.col("usage.amount"))
     list_unit_price = _list_unit_price()
     catalog_list_cost = decimal_product(list_unit_price, pl.col("usage.amount_in_pricing_units"))
+    # The project id; a project number identifies it as uniquely (the oldest file exports have only that,
+    # and no name: the id is then the name too, as FOCUS wants one wherever there is an id).
+    project = pl.coalesce("project.id", "project.number")
     return {
         "AvailabilityZone": pl.col("location.zone"),
         "BilledCost": billed,
@@ -1108,11 +1111,9 @@ def _focus_columns(source_name: str) -> dict[str, pl.Expr]:
         "SkuMeter": pl.lit(None),
         "SkuPriceDetails": pl.lit(None),
         "SkuPriceId": pl.when(~is_tax).then(pl.col("sku.id")),
-        # The project id; a project number identifies it as uniquely (the oldest file exports have only that,
-        # and no name: the id is then the name too, as FOCUS wants one wherever there is an id).
-        "SubAccountId": pl.coalesce("project.id", "project.number"),
-        "SubAccountName": pl.coalesce("project.name", "project.id", "project.number"),
-        "SubAccountType": pl.when(pl.coalesce("project.id", "project.number").is_not_null()).then(pl.lit("Project")),
+        "SubAccountId": project,
+        "SubAccountName": pl.coalesce(pl.col("project.name"), project),
+        "SubAccountType": pl.when(project.is_not_null()).then(pl.lit("Project")),
         "Tags": pl.col(_TAGS).struct.field("Tags"),
         "x_SourceName": pl.lit(source_name),
         "x_SourceFile": pl.col(SOURCE_FILE),
