@@ -10,10 +10,10 @@ NAME: azure, gcp, gcp_commitments, focus_export, focus_export_csv, focus_export_
      CSV, the only format `scan_cost_export` reads;
    * gcp: koku's gcp_202011_…csv (25 rows, flattened CSV export); CSV: `scan_billing_export` reads parquet
      only in BigQuery's nested shape (structs, lists of structs), not this flattened one;
-   * gcp_commitments: the demo organisation's GCP October (`finops demo`'s generator, 1,155 rows of 41
-     columns: resource-based and spend-based CUD fees and covered usage, promotions, tax), each copy shifted
-     by 31 days so a commitment pool (commitment, day, unit) keeps its real size; CSV. koku's sample has no
-     commitment at all, so `gcp` does not measure the commitment side table;
+   * gcp_commitments: the demo organisation's GCP October (`finops demo`'s generator, 1,109 rows of 41
+     columns: resource-based and spend-based CUD fees and covered usage, promotions, tax), each copy with its
+     own commitments, resources and credit ids (`_commitments_of_copy`), all in the same month; CSV. koku's
+     sample has no commitment at all, so `gcp` does not measure the commitment side table;
    * focus_export: FOCUS-Sample-Data focus_sample.csv (1,000 rows) as read (all columns text), written as
      parquet, which `scan_focus_export` reads lazily; ResourceId suffixed with the copy number, so the
      file does not compress to nothing;
@@ -108,7 +108,7 @@ def generate(provider: str, rows: int) -> Path:
                     .alias(varied)
                 )
             if provider == "gcp_commitments":
-                block = block.with_columns(_shifted_by_copy(c) for c in SHIFTED_TIMES)
+                block = block.with_columns(_commitments_of_copy())
             block = block.drop("__copy")
             if fmt == "csv":
                 block.write_csv(out, include_header=written == 0)
@@ -122,9 +122,6 @@ def generate(provider: str, rows: int) -> Path:
             writer.close()
     partial.rename(target)
     return target
-
-
-SHIFTED_TIMES = ("usage_start_time", "usage_end_time", "export_time")
 
 
 def _demo_gcp_month():
@@ -142,13 +139,20 @@ def _demo_gcp_month():
         return pl.read_csv(month, infer_schema=False)
 
 
-def _shifted_by_copy(column: str):
-    """A text timestamp moved 31 days later per copy, written back as the export writes it."""
+def _commitments_of_copy():
+    """Each copy of the demo month is another slice of a large organisation in the same month: its own
+    commitments (`subscription.instance_id`, which ties a fee to its covered usage), resources and credits
+    (each credit's `id`), so a commitment pool (commitment, hour, unit) keeps its real size, and credit cells
+    are as varied as a real export's (where every amount differs). Dates stay in the month, as a real month's
+    ~744 usage hours do."""
     import polars as pl
 
-    moment = pl.col(column).str.to_datetime("%Y-%m-%d %H:%M:%S%z")
-    shifted = moment + pl.duration(days=31) * pl.col("__copy")
-    return shifted.dt.strftime("%Y-%m-%d %H:%M:%S%:z").alias(column)
+    suffix = pl.lit("-c") + pl.col("__copy").cast(pl.String)
+    return [
+        (pl.col("subscription.instance_id") + suffix).alias("subscription.instance_id"),
+        (pl.col("resource.global_name") + suffix).alias("resource.global_name"),
+        pl.col("credits").str.replace_all(r"('id': '[^']*)'", "${1}-c" + pl.col("__copy").cast(pl.String) + "'"),
+    ]
 
 
 def _typed_focus(text):

@@ -166,6 +166,20 @@ def unparsed_text(parsed: pl.Expr, text: pl.Expr) -> pl.Expr:
 
 Parser = Callable[[pl.Expr], pl.Expr]  # text expression → parsed expression
 
+
+def reading_once(value: pl.Expr, use: Callable[[pl.Expr], pl.Expr], dtype: pl.DataType) -> pl.Expr:
+    """`use(value)`, with `value` worked out once per batch however often `use` reads it.
+
+    polars evaluates a sub-expression again in every place an expression reads it: its common sub-expression
+    elimination does not reach into struct fields, `list.eval` or `when/then`. The GCP credit summary reads
+    the parsed credits ~25 times; as one expression it parsed each cell ~25 times (13 s for 70k cells)."""
+
+    def run(batch: pl.Series) -> pl.Series:
+        return batch.to_frame("value").select(use(pl.col("value")).alias(batch.name)).to_series()
+
+    return value.map_batches(run, return_dtype=dtype, is_elementwise=True)
+
+
 # A parse cache keeps at most this many distinct values (per expression); beyond it each batch parses its own.
 _DISTINCT_CACHE_LIMIT = 50_000
 

@@ -111,6 +111,7 @@ from finops_pipeline.focus.parsing import (
     join_reasons,
     lookup,
     parse_each_distinct_together,
+    reading_once,
     to_utc_timestamp,
     unparsed_text,
     unreadable_number,
@@ -575,7 +576,10 @@ _CREDIT_VALUES = pl.Struct(
 def _credit_values_of_text(text: pl.Expr) -> pl.Expr:
     """`credits` as text (a CSV export) → struct `_CREDIT_VALUES`; computed once per distinct cell (`_typed`):
     rows without credits all share "[]", and a resource's rows often repeat theirs."""
-    return _credits_summary(parse_record_list(text, RECORD_FIELDS[Kind.CREDITS]), text)
+    cell = pl.struct(text.alias("text"), parse_record_list(text, RECORD_FIELDS[Kind.CREDITS]).alias("credits"))
+    return reading_once(
+        cell, lambda c: _credits_summary(c.struct.field("credits"), c.struct.field("text")), _CREDIT_VALUES
+    )
 
 
 def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
@@ -1292,19 +1296,36 @@ def _tags_parser(schema: pl.Schema) -> tuple[pl.Expr, Parser, pl.DataType]:
     the four cells encoded as one JSON object: exact for any content."""
     cells = pl.Struct({column: schema[column] for column in _TAG_INPUTS})
     key = pl.struct(_TAG_INPUTS).struct.json_encode()
-    return key, lambda text: _tags_of(text.str.json_decode(cells), cells), _TAGS_DTYPE
+
+    def parse(text: pl.Expr) -> pl.Expr:
+        return reading_once(text.str.json_decode(cells), lambda decoded: _tags_of(decoded, cells), _TAGS_DTYPE)
+
+    return key, parse, _TAGS_DTYPE
 
 
 def _tags_of(cells: pl.Expr, dtype: pl.Struct) -> pl.Expr:
     """The FOCUS Tags object (see the module docstring) of the four label columns, and what did not parse."""
-    records, problems = {}, []
+    parsed = {}  # each column's records, and its text where it is text (for the problem)
     for field in dtype.fields:
         cell = cells.struct.field(field.name)
+        records = RECORD_DTYPES[EXPORT_COLUMNS[field.name]]
         if field.dtype == pl.String:
-            records[field.name] = parse_record_list(cell, RECORD_FIELDS[EXPORT_COLUMNS[field.name]])
-            problems.append(_unparsed(field.name, records[field.name], "a list of records", text=cell))
+            parsed[field.name] = parse_record_list(cell, RECORD_FIELDS[EXPORT_COLUMNS[field.name]])
+            parsed[f"{field.name} text"] = cell
         else:
-            records[field.name] = cell.cast(RECORD_DTYPES[EXPORT_COLUMNS[field.name]])
+            parsed[field.name] = cell.cast(records)
+    value = pl.struct(expr.alias(name) for name, expr in parsed.items())
+    return reading_once(value, lambda v: _tags_of_records(v, dtype), _TAGS_DTYPE)
+
+
+def _tags_of_records(parsed: pl.Expr, dtype: pl.Struct) -> pl.Expr:
+    """`_tags_of` once the four columns are parsed (`parsed`: their records, and the text of text ones)."""
+    records = {field.name: parsed.struct.field(field.name) for field in dtype.fields}
+    problems = [
+        _unparsed(f.name, records[f.name], "a list of records", text=parsed.struct.field(f"{f.name} text"))
+        for f in dtype.fields
+        if f.dtype == pl.String
+    ]
     item = pl.element().struct.field
 
     def entries(column: str, rank: pl.Expr, key: pl.Expr | None = None) -> pl.Expr:
@@ -1335,7 +1356,7 @@ def _tags_of(cells: pl.Expr, dtype: pl.Struct) -> pl.Expr:
     )
     tags = pl.concat_str(pl.lit("{"), winners.list.eval(piece).list.join(","), pl.lit("}"))
     return pl.struct(
-        pl.when(winners.list.len() > 0).then(tags).alias("Tags"),
+        pl.when(tags != "{}").then(tags).alias("Tags"),  # (not `winners.list.len()`: it would sort them again)
         (join_reasons(problems) if problems else pl.lit(None, pl.String)).alias("problem"),
     )
 
