@@ -31,6 +31,22 @@ def test_python_repr_becomes_the_json_of_the_same_records(text):
     assert json.loads(rewritten) == expected  # numbers become strings holding their exact text
 
 
+def test_a_column_of_every_kind_of_cell_at_once():
+    """Plain cells take a shortcut, cells with a double quote or backslash the token path: mixed in one
+    column, each still comes out as its own records, plain strings that look like literals or numbers too."""
+    tricky = repr([{"name": "None: 12, True", "amount": 1e3, "full_name": None, "id": "1e5", "type": False}])
+    texts = [*PYTHON_TEXTS, tricky, "[{'a': 5, 'b': .5, 'c': -1E-7}, {'d': '', 'e': ' '}]", None]
+    rewritten = pl.select(record_list_to_json(pl.lit(pl.Series(texts)))).to_series().to_list()
+    assert rewritten[-1] is None
+    assert json.loads(rewritten[-2]) == [{"a": "5", "b": ".5", "c": "-1E-7"}, {"d": "", "e": " "}]
+    assert json.loads(rewritten[-3]) == [
+        {"name": "None: 12, True", "amount": "1000.0", "full_name": None, "id": "1e5", "type": False}
+    ]
+    for text, json_text in zip(PYTHON_TEXTS, rewritten, strict=False):
+        expected = [{k: str(v) if isinstance(v, float) else v for k, v in r.items()} for r in ast.literal_eval(text)]
+        assert json.loads(json_text) == expected
+
+
 def test_money_is_read_from_its_text_not_through_a_float():
     text = (
         "[{'name': 'a', 'amount': -5e-06}, "
@@ -46,7 +62,7 @@ def test_json_text_and_booleans_in_either_spelling():
         '[{"key": "env", "value": "prod", "inherited": true, "namespace": "123"}]',
         "[{'key': 'env', 'value': 'prod', 'inherited': True, 'namespace': '123'}]",
     ]
-    parsed = pl.select(parse_record_list(pl.Series(texts), TAG)).to_series().to_list()
+    parsed = pl.select(parse_record_list(pl.lit(pl.Series(texts)), TAG)).to_series().to_list()
     assert parsed[0] == parsed[1] == [{"key": "env", "value": "prod", "inherited": True, "namespace": "123"}]
 
 
@@ -63,6 +79,6 @@ def test_json_text_and_booleans_in_either_spelling():
     ],
 )
 def test_anything_else_is_rejected_before_decoding(text):
-    series = pl.Series([text])
+    series = pl.lit(pl.Series([text]))
     assert pl.select(is_record_list(pl.lit(text))).item() is False
     assert pl.select(parse_record_list(series, CREDIT)).item() is None
