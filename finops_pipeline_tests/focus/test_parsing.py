@@ -10,6 +10,7 @@ from finops_pipeline.focus.parsing import (
     blank_to_null,
     gather_by_key,
     parse_each_distinct_together,
+    reading_once,
     to_money,
     to_utc_timestamp,
     unparsed_text,
@@ -102,6 +103,28 @@ def test_distinct_parsers_past_their_cache_limit_parse_every_batch(monkeypatch):
     with pl.Config(streaming_chunk_size=500):
         got = frame.select(together.alias("parts")).unnest("parts").collect(engine="streaming")
     assert got.equals(frame.select(double(pl.col("many")), double(pl.col("few"))).collect())
+
+
+def test_reading_once_works_a_value_out_once_however_often_it_is_read():
+    """`use` reads the value four times: as one expression the value is worked out four times a batch,
+    through `reading_once` once, with the same result."""
+    calls = []
+
+    def doubled(batch: pl.Series) -> pl.Series:
+        calls.append(batch.len())
+        return batch * 2
+
+    value = pl.col("n").map_batches(doubled, return_dtype=pl.Int64, is_elementwise=True)
+    use = lambda v: pl.struct(v.alias("a"), (v + 1).alias("b"), (v * v).alias("c"))  # noqa: E731
+    dtype = pl.Struct({"a": pl.Int64, "b": pl.Int64, "c": pl.Int64})
+    frame = pl.DataFrame({"n": [1, 2, 3]})
+    direct = frame.select(use(value).alias("x"))
+    assert len(calls) == 4
+    calls.clear()
+    once = frame.select(reading_once(value, use, dtype).alias("x"))
+    assert len(calls) == 1
+    assert once.equals(direct)
+    assert once["x"].to_list() == [{"a": 2, "b": 3, "c": 4}, {"a": 4, "b": 5, "c": 16}, {"a": 6, "b": 7, "c": 36}]
 
 
 def test_unparsed_text_names_only_non_blank_values_that_did_not_parse():

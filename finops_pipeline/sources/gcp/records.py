@@ -12,7 +12,8 @@ How, in three polars steps (no Python per row):
    values are strings, numbers, None/null, True/False" (`RECORD_LIST`). A regex can do this because the
    records are flat; polars' regex engine is linear-time. Cells that do not match are reported by the caller
    and never decoded (polars' JSON decoder raises on bad input, it does not return null).
-2. **Rewrite to JSON** token by token: single-quoted strings become double-quoted ones (`\\'` unescaped,
+2. **Rewrite to JSON** (cells without a double quote or backslash, nearly all, in three whole-cell passes;
+   the others token by token): single-quoted strings become double-quoted ones (`\\'` unescaped,
    `"` escaped, `\\xNN` → `\\u00NN`), `None`/`True`/`False` become `null`/`true`/`false`, and every number
    becomes a JSON *string* holding its exact text, so money is later parsed from text to Decimal and never
    goes through a float.
