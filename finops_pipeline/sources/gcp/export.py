@@ -41,6 +41,7 @@ from finops_pipeline.focus.parsing import (
     blank_to_null,
     number_to_money,
     parse_each_distinct,
+    reading_once,
     to_money,
     to_utc_timestamp,
 )
@@ -467,19 +468,27 @@ def invoice_month_start(column: str | pl.Expr = "invoice.month") -> pl.Expr:
     return pl.when(valid).then(pl.concat_str(month, pl.lit("01"))).str.strptime(pl.Datetime("us"), "%Y%m%d")
 
 
-def credits_total(column: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
-    """(Σ `amount` of the row's credits, whether they are unreadable), parsed as the mapping parses them.
+def credits_total(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Struct {`total`: Σ `amount` of the row's credits, `unreadable`: whether they are unreadable}, parsed as
+    the mapping parses them, once a row (`reading_once`).
 
     The sum is 0 for a row without credits and null where they are unreadable: a cell that is not a list of
     records, or a credit without an amount.
     """
-    parsed = parse_records(column, Kind.CREDITS, dtype)
+    parsed = pl.struct(
+        parse_records(column, Kind.CREDITS, dtype).alias("credits"),
+        (blank_to_null(pl.col(column)) if dtype == pl.String else pl.lit(None, pl.String)).alias("text"),
+    )
     amount = pl.element().struct.field("amount")
-    unreadable = parsed.list.agg(amount.is_null().any()).fill_null(False)
-    if dtype == pl.String:
-        unreadable = unreadable | (parsed.is_null() & blank_to_null(pl.col(column)).is_not_null())
-    total = parsed.list.agg(amount.sum()).fill_null(0).cast(MONEY)
-    return pl.when(~unreadable).then(total), unreadable
+
+    def totals(value: pl.Expr) -> pl.Expr:
+        credits = value.struct.field("credits")
+        unreadable = credits.list.agg(amount.is_null().any()).fill_null(False)
+        unreadable = unreadable | (credits.is_null() & value.struct.field("text").is_not_null())
+        total = credits.list.agg(amount.sum()).fill_null(0).cast(MONEY)
+        return pl.struct(pl.when(~unreadable).then(total).alias("total"), unreadable.alias("unreadable"))
+
+    return reading_once(parsed, totals, pl.Struct({"total": MONEY, "unreadable": pl.Boolean}))
 
 
 def billing_export_source_totals(export: pl.LazyFrame) -> pl.LazyFrame:
@@ -495,10 +504,12 @@ def billing_export_source_totals(export: pl.LazyFrame) -> pl.LazyFrame:
     """
     schema = export.collect_schema()
     cost = parse_number("cost", schema["cost"])
-    credits, credits_unreadable = credits_total("credits", schema["credits"])
-    invoiced = cost + credits.fill_null(0)
+    credits = pl.col("__credits").struct.field
+    invoiced = cost + credits("total").fill_null(0)
     period_start = invoice_month_start().dt.date()
     usage_start = parse_timestamp("usage_start_time", schema["usage_start_time"]).dt.date()
+    # The credits as a column first: read in two aggregates, an expression would parse them twice.
+    export = export.with_columns(credits_total("credits", schema["credits"]).alias("__credits"))
     return export.group_by(
         pl.col(SOURCE_FILE),
         period_start.alias("x_BillingPeriodStart"),
@@ -506,5 +517,5 @@ def billing_export_source_totals(export: pl.LazyFrame) -> pl.LazyFrame:
     ).agg(
         pl.len().cast(pl.Int64).alias("x_SourceRows"),
         invoiced.sum().cast(MONEY).alias("x_SourceCost"),
-        (cost.is_null() | credits_unreadable).sum().cast(pl.Int64).alias("x_UnparsedCostRows"),
+        (cost.is_null() | credits("unreadable")).sum().cast(pl.Int64).alias("x_UnparsedCostRows"),
     )

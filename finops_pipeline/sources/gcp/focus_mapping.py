@@ -388,7 +388,8 @@ def _typed(export: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
             distinct[column] = (pl.col(column), _credit_values_of_text, _CREDIT_VALUES)
             parsers[column] = (pl.col(_DISTINCT).struct.field(column), None)
         elif kind is Kind.CREDITS:
-            parsers[column] = (_credits_summary(parse_records(column, kind, schema[column]), None), None)
+            records = parse_records(column, kind, schema[column])
+            parsers[column] = (reading_once(records, lambda c: _credits_summary(c, None), _CREDIT_VALUES), None)
     if "invoice.month" in schema:  # one or two months per file: their periods are worked out once each
         distinct[_PERIOD] = (pl.col("invoice.month"), _billing_period, _BILLING_PERIOD)
     derived = [name for name, (column, _, _) in _DERIVED.items() if column in schema]
