@@ -12,7 +12,7 @@ How, in three polars steps (no Python per row):
    values are strings, numbers, None/null, True/False" (`RECORD_LIST`). A regex can do this because the
    records are flat; polars' regex engine is linear-time. Cells that do not match are reported by the caller
    and never decoded (polars' JSON decoder raises on bad input, it does not return null).
-2. **Rewrite to JSON** (cells without a double quote or backslash, nearly all, in three whole-cell passes;
+2. **Rewrite to JSON** (cells without a double quote or backslash, nearly all, in two whole-cell passes;
    the others token by token): single-quoted strings become double-quoted ones (`\\'` unescaped,
    `"` escaped, `\\xNN` → `\\u00NN`), `None`/`True`/`False` become `null`/`true`/`false`, and every number
    becomes a JSON *string* holding its exact text, so money is later parsed from text to Decimal and never
@@ -78,7 +78,7 @@ def record_list_to_json(text: pl.Expr) -> pl.Expr:
 
 def _records_as_json(text: pl.Series) -> pl.Series:
     """`record_list_to_json` of a batch: cells without a double quote or backslash (the Python repr of records
-    whose strings hold neither: nearly every credit and label cell) in three whole-cell passes
+    whose strings hold neither: nearly every credit and label cell) in two whole-cell passes
     (`_plain_repr_to_json`), the others token by token (`_tokens_to_json`, ~10× the work)."""
     plain = text.to_frame("text").select(_plain_repr_to_json(pl.col("text"))).to_series()
     rows = text.str.contains(r'["\\]').arg_true()
@@ -88,24 +88,21 @@ def _records_as_json(text: pl.Series) -> pl.Series:
     return plain.scatter(rows, others).alias(text.name)
 
 
-# Marks left by the one regex pass of `_plain_repr_to_json`; valid text has no control characters.
-_AFTER_STRING, _NUMBER_START, _NUMBER_END = "\x02", "\x03", "\x04"
+# Marks `_plain_repr_to_json` puts around each token; valid text has no control characters.
+_OPEN, _CLOSE = "\x02", "\x03"
 
 
 def _plain_repr_to_json(text: pl.Expr) -> pl.Expr:
-    """Python repr without `"` or `\\` → JSON. One regex pass meets each string whole before anything in it, so
-    only the None/True/False and numbers between strings are marked (a string only gets a mark after it); the
-    marks then become JSON literals and quotes, and every `'` left delimits a string, so becomes `"`."""
-    marked = text.str.replace_all(
-        rf"('[^']*')|(N)one\b|(T)rue\b|(F)alse\b|({_NUMBER})",
-        f"${{1}}{_AFTER_STRING}${{2}}${{3}}${{4}}{_NUMBER_START}${{5}}{_NUMBER_END}",
-    )
-    literal = f"{_AFTER_STRING}{{}}{_NUMBER_START}{_NUMBER_END}"
-    return marked.str.replace_many(
-        [literal.format(""), literal.format("N"), literal.format("T"), literal.format("F")],
-        ["", "null", "true", "false"],
-        leftmost=True,
-    ).str.replace_many([_AFTER_STRING + _NUMBER_START, _NUMBER_END, "'"], ['"', '"', '"'], leftmost=True)
+    """Python repr without `"` or `\\` → JSON in two passes. A regex meets each string whole (from its opening
+    quote: nothing between strings is a quote) and marks every token, string, literal or number, as
+    OPEN token CLOSE; then one multi-pattern replacement turns marked literals into JSON ones, a string's
+    quotes into double quotes, and a number's marks into the quotes that make it a JSON string."""
+    marked = text.str.replace_all(rf"'[^']*'|None\b|True\b|False\b|{_NUMBER}", f"{_OPEN}${{0}}{_CLOSE}")
+    literals = {
+        f"{_OPEN}{python}{_CLOSE}": json for python, json in (("None", "null"), ("True", "true"), ("False", "false"))
+    }
+    quotes = [f"{_OPEN}'", f"'{_CLOSE}", "'", _OPEN, _CLOSE]  # first match wins where two start at one place
+    return marked.str.replace_many([*literals, *quotes], [*literals.values(), *['"'] * len(quotes)], leftmost=True)
 
 
 def _tokens_to_json(text: pl.Expr) -> pl.Expr:
