@@ -1308,13 +1308,12 @@ def _tags_of(cells: pl.Expr, dtype: pl.Struct) -> pl.Expr:
     """The FOCUS Tags object (see the module docstring) of the four label columns, and what did not parse."""
     parsed = {}  # each column's records, and its text where it is text (for the problem)
     for field in dtype.fields:
-        cell = cells.struct.field(field.name)
-        records = RECORD_DTYPES[EXPORT_COLUMNS[field.name]]
+        cell, kind = cells.struct.field(field.name), EXPORT_COLUMNS[field.name]
         if field.dtype == pl.String:
-            parsed[field.name] = parse_record_list(cell, RECORD_FIELDS[EXPORT_COLUMNS[field.name]])
+            parsed[field.name] = parse_record_list(cell, RECORD_FIELDS[kind])
             parsed[f"{field.name} text"] = cell
         else:
-            parsed[field.name] = cell.cast(records)
+            parsed[field.name] = cell.cast(RECORD_DTYPES[kind])
     value = pl.struct(expr.alias(name) for name, expr in parsed.items())
     return reading_once(value, lambda v: _tags_of_records(v, dtype), _TAGS_DTYPE)
 
