@@ -151,7 +151,7 @@ def _commitments_of_copy():
     return [
         (pl.col("subscription.instance_id") + suffix).alias("subscription.instance_id"),
         (pl.col("resource.global_name") + suffix).alias("resource.global_name"),
-        pl.col("credits").str.replace_all(r"('id': '[^']*)'", "${1}-c" + pl.col("__copy").cast(pl.String) + "'"),
+        pl.col("credits").str.replace_all(r"('id': '[^']*)'", pl.lit("${1}") + suffix + pl.lit("'")),
     ]
 
 

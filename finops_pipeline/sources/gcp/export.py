@@ -468,25 +468,44 @@ def invoice_month_start(column: str | pl.Expr = "invoice.month") -> pl.Expr:
     return pl.when(valid).then(pl.concat_str(month, pl.lit("01"))).str.strptime(pl.Datetime("us"), "%Y%m%d")
 
 
+_AMOUNT = pl.element().struct.field("amount")
+
+
+def credits_without_amount(credits: pl.Expr) -> pl.Expr:
+    """Whether a row's parsed credits include one without an amount (a number that overflows Decimal(38, 10)
+    ends up so too)."""
+    return credits.list.agg(_AMOUNT.is_null().any()).fill_null(False)
+
+
+def credits_unreadable(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
+    """Whether a row's credits cannot be used: one has no amount, or (`text`: the cell they were parsed from,
+    when it is text) the cell is not blank and yet not a list of records. The one rule for the mapping and for
+    reconciliation, so both leave out the same credits."""
+    unreadable = credits_without_amount(credits)
+    if text is not None:
+        unreadable = unreadable | (credits.is_null() & blank_to_null(text).is_not_null())
+    return unreadable
+
+
+def credits_amount(credits: pl.Expr, unreadable: pl.Expr) -> pl.Expr:
+    """Σ `amount` of these credits: 0 for none, null where the row's credits are `unreadable`."""
+    return pl.when(~unreadable).then(credits.list.agg(_AMOUNT.sum()).fill_null(0).cast(MONEY))
+
+
 def credits_total(column: str, dtype: pl.DataType) -> pl.Expr:
     """Struct {`total`: Σ `amount` of the row's credits, `unreadable`: whether they are unreadable}, parsed as
-    the mapping parses them, once a row (`reading_once`).
-
-    The sum is 0 for a row without credits and null where they are unreadable: a cell that is not a list of
-    records, or a credit without an amount.
-    """
+    the mapping parses them, once a row (`reading_once`): 0 for a row without credits, null where they are
+    unreadable (`credits_unreadable`)."""
+    is_text = dtype == pl.String
     parsed = pl.struct(
         parse_records(column, Kind.CREDITS, dtype).alias("credits"),
-        (blank_to_null(pl.col(column)) if dtype == pl.String else pl.lit(None, pl.String)).alias("text"),
+        *([pl.col(column).alias("text")] if is_text else []),
     )
-    amount = pl.element().struct.field("amount")
 
     def totals(value: pl.Expr) -> pl.Expr:
         credits = value.struct.field("credits")
-        unreadable = credits.list.agg(amount.is_null().any()).fill_null(False)
-        unreadable = unreadable | (credits.is_null() & value.struct.field("text").is_not_null())
-        total = credits.list.agg(amount.sum()).fill_null(0).cast(MONEY)
-        return pl.struct(pl.when(~unreadable).then(total).alias("total"), unreadable.alias("unreadable"))
+        unreadable = credits_unreadable(credits, value.struct.field("text") if is_text else None)
+        return pl.struct(credits_amount(credits, unreadable).alias("total"), unreadable.alias("unreadable"))
 
     return reading_once(parsed, totals, pl.Struct({"total": MONEY, "unreadable": pl.Boolean}))
 

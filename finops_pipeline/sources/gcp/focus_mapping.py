@@ -105,7 +105,6 @@ import polars as pl
 from finops_pipeline.focus.conform import REASON
 from finops_pipeline.focus.parsing import (
     Parser,
-    blank_to_null,
     decimal_product,
     gather_by_key,
     join_reasons,
@@ -124,6 +123,9 @@ from finops_pipeline.sources.gcp.export import (
     SOURCE_FILE,
     SOURCE_ROW,
     Kind,
+    credits_amount,
+    credits_unreadable,
+    credits_without_amount,
     invoice_month_start,
     parse_number,
     parse_records,
@@ -586,18 +588,15 @@ def _credit_values_of_text(text: pl.Expr) -> pl.Expr:
 def _credits_summary(credits: pl.Expr, text: pl.Expr | None) -> pl.Expr:
     """The `_CREDIT_VALUES` of parsed credits (`text`: the cell they were parsed from, if text)."""
     credit = pl.element().struct.field
-    # A credit without an amount (a number that overflows Decimal(38, 10) ends up here too).
-    no_amount = credits.list.agg(credit("amount").is_null().any()).fill_null(False)
-    problems = [pl.when(no_amount).then(pl.lit("credits: a credit has no amount"))]
-    unusable = no_amount
+    problems = [pl.when(credits_without_amount(credits)).then(pl.lit("credits: a credit has no amount"))]
     if text is not None:
         problems.insert(0, _unparsed("credits", credits, "a list of records", text=text))
-        unusable = unusable | (credits.is_null() & blank_to_null(text).is_not_null())
+    unusable = credits_unreadable(credits, text)
     netted_type = credit("type").is_in(list(NETTED_CREDITS)).fill_null(False)
     netted = credits.list.eval(pl.element().filter(netted_type))
 
     def total(records: pl.Expr) -> pl.Expr:
-        return pl.when(~unusable).then(records.list.agg(credit("amount").sum()).fill_null(0).cast(MONEY))
+        return credits_amount(records, unusable)
 
     # (list.eval, not list.agg: polars 2.1 panics taking a struct out of a null list with list.agg.)
     commitment = credits.list.eval(pl.element().filter(credit("type").is_in(list(COMMITMENT_CREDITS)))).list.first()
